@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` (install + demo) and `make test` (install + tests).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml plugins/unet/pyproject.toml plugins/gru/pyproject.toml
+	@bash scripts/install-system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[test]" -e plugins/unet -e plugins/gru
+	touch $(STAMP)
+
+run: install
+	$(BIN)/python -m sepframework.demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m pytest -q benchmarks --benchmark-enable --benchmark-autosave
+
+clean:
+	rm -rf $(VENV) separated .pytest_cache

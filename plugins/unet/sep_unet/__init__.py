@@ -1,0 +1,1 @@
+"""sepframework plugin package for the unet separator."""

@@ -1,0 +1,54 @@
+"""sepframework: separate songs into vocals and accompaniment.
+
+>>> import sepframework as sep
+>>> model = sep.load("unet")                       # doctest: +SKIP
+>>> stems = model.separate(audio, sample_rate)     # doctest: +SKIP
+>>> sep.separate_file("song.mp3", model="unet")    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sepframework import registry
+from sepframework.interfaces import Evaluator, SeparationError, Separator, Transform
+from sepframework.loading import load, model_names
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Evaluator",
+    "SeparationError",
+    "Separator",
+    "Transform",
+    "load",
+    "model_names",
+    "registry",
+    "separate_file",
+]
+
+
+def separate_file(
+    path: str | Path,
+    model: str | Separator | None = None,
+    outdir: str | Path = "separated",
+    *,
+    format: str = "wav",
+    stems: Sequence[str] | None = None,
+    overwrite: bool = False,
+    segment_seconds: float | None = None,
+    device: str = "auto",
+) -> dict[str, Path]:
+    """Separate an audio file and write its stems to ``outdir/<track>/<source>.<format>``.
+
+    ``model`` is a model name, a loaded :class:`Separator`, or ``None`` for the default.
+    Returns the path written for each source.
+    """
+    from sepframework.pipeline import OutputSpec
+    from sepframework.pipeline import separate_file as _separate_file
+
+    name = model if isinstance(model, str) else registry.default_model_name() if model is None else type(model).__name__
+    separator = model if isinstance(model, Separator) else load(model, device=device)
+    spec = OutputSpec(outdir=Path(outdir), format=format, overwrite=overwrite)
+    return _separate_file(path, separator, spec, stems=stems, segment_seconds=segment_seconds, model_name=name)

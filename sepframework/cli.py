@@ -1,0 +1,156 @@
+"""The ``sep`` command line."""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import click
+
+from sepframework import __version__
+from sepframework.interfaces import SeparationError
+
+#: Subcommands living in their own modules, imported only when invoked.
+LAZY_COMMANDS = {
+    "models": ("sepframework.models_cli", "models", "List, inspect and download models."),
+    "train": ("sepframework.training.cli", "train", "Train a model on a dataset."),
+    "eval": ("sepframework.evaluation.cli", "eval_command", "Score a model on a dataset."),
+    "bench": ("sepframework.bench", "bench", "Compare models' speed and quality."),
+    "stream": ("sepframework.streaming_cli", "stream", "Separate raw PCM from stdin live."),
+    "registry": ("sepframework.hub_cli", "registry", "Publish models to a Hub registry."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose heavy subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        available = [name for name, (module, _, _) in LAZY_COMMANDS.items() if _module_exists(module)]
+        return sorted(set(super().list_commands(ctx)) | set(available))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and _module_exists(LAZY_COMMANDS[name][0]):
+            module, attr, _ = LAZY_COMMANDS[name]
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.commands[name].get_short_help_str(60)) for name in self.commands]
+        rows += [(name, summary) for name, (module, _, summary) in LAZY_COMMANDS.items() if _module_exists(module)]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+def _module_exists(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sep")
+def cli() -> None:
+    """Separate songs into vocals and accompaniment.
+
+    \b
+    Quick start:
+      sep run song.mp3                 # default model, stems in ./separated/song/
+      sep run --model unet -o out/ music/   # every audio file under music/
+      sep models                       # installed models and their status
+    """
+
+
+def expand_inputs(patterns: tuple[str, ...]) -> tuple[list[Path], list[str]]:
+    """Files named by ``patterns`` (files, folders searched recursively, globs) and errors."""
+    from sepframework.audio import AUDIO_EXTENSIONS
+
+    files: list[Path] = []
+    errors: list[str] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            if not found:
+                errors.append(f"{pattern}: folder contains no audio files")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        elif glob.has_magic(pattern):
+            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            if not found:
+                errors.append(f"{pattern}: no file matches")
+            files.extend(found)
+        else:
+            errors.append(f"{pattern}: no such file or folder")
+    return list(dict.fromkeys(files)), errors
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-m", "--model", "model_name", default=None, help="Model name (see `sep models`); default: the bundled default model.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("separated"), show_default=True, help="Output folder.")
+@click.option("--template", default="{track}/{source}.{ext}", show_default=True, help="Output path inside OUTDIR; fields {track} {source} {ext} {model}.")
+@click.option("--format", "fmt", type=click.Choice(["wav", "flac", "mp3"]), default="wav", show_default=True, help="Output format.")
+@click.option("--subtype", default=None, help="Sample format, e.g. PCM_16, PCM_24, FLOAT (default: FLOAT for wav, PCM_24 for flac).")
+@click.option("--stems", default=None, help="Comma-separated sources to write, e.g. vocals (default: all).")
+@click.option("--segment", type=float, default=None, help="Seconds of audio separated at once (memory vs. speed; default: the model's choice).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors.")
+def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segment, overwrite, quiet) -> None:
+    """Separate INPUTS (audio files, folders or glob patterns) into stems.
+
+    Stems go to OUTDIR/<track>/<source>.<format>, e.g. separated/song/vocals.wav.
+    Existing files are never replaced without --overwrite. When some inputs fail, the
+    others are still separated and the exit status is 1.
+    """
+    import sepframework
+    from sepframework.pipeline import OutputSpec, separate_file
+
+    files, failures = expand_inputs(inputs)
+    for failure in failures:
+        click.echo(f"error: {failure}", err=True)
+    if not files:
+        raise SystemExit(1)
+    model = sepframework.load(model_name, device=device)
+    name = model_name or sepframework.registry.default_model_name()
+    spec = OutputSpec(outdir=outdir, template=template, format=fmt, subtype=subtype, overwrite=overwrite)
+    wanted = [s.strip() for s in stems.split(",") if s.strip()] if stems else None
+    show_progress = not quiet and sys.stderr.isatty()
+    failed = len(failures)
+    for path in files:
+        try:
+            written = separate_file(path, model, spec, stems=wanted, segment_seconds=segment,
+                                    progress=show_progress, model_name=name)
+        except SeparationError as error:
+            click.echo(f"error: {error}", err=True)
+            failed += 1
+            continue
+        if not quiet:
+            click.echo(f"{path} -> " + ", ".join(str(p) for p in written.values()))
+    if failed:
+        click.echo(f"{failed} input(s) failed", err=True)
+        raise SystemExit(1)
+
+
+def main() -> None:
+    """Entry point: user errors are one line on stderr, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except SeparationError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

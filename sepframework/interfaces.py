@@ -1,0 +1,129 @@
+"""The three abstract interfaces of the framework: Separator, Transform and Evaluator.
+
+Audio everywhere is a float32 NumPy array shaped ``(channels, samples)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class SeparationError(Exception):
+    """A user-facing error: the message is shown as one line, without a traceback."""
+
+
+class Separator(ABC):
+    """A model that splits a mixture into named sources.
+
+    Subclasses set ``sample_rate`` and ``sources`` and implement :meth:`separate_block`,
+    which works at the model's own rate. :meth:`separate` adds validation and resampling
+    so callers may pass audio at any rate.
+
+    Plugins expose a Separator subclass through the ``sepframework.models`` entry-point
+    group and build instances with :meth:`load`.
+    """
+
+    #: Rate (Hz) the model works at.
+    sample_rate: int
+    #: Names of the sources it returns, e.g. ``("vocals", "accompaniment")``.
+    sources: tuple[str, ...]
+    #: Samples at the model rate each side of a segment that the chunked engine should
+    #: overlap so segment edges do not matter (the model's useful context).
+    context_samples: ClassVar[int] = 0
+
+    def __init__(self) -> None:
+        self.device = "cpu"
+
+    @classmethod
+    @abstractmethod
+    def load(
+        cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu"
+    ) -> Separator:
+        """Build a ready-to-use separator.
+
+        ``args`` are the constructor arguments recorded in the model's ``config.json``;
+        ``weights`` maps file names of the registry entry (e.g. ``"model.safetensors"``) to
+        local paths, or is ``None`` for models that need no weights.
+        """
+
+    @abstractmethod
+    def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        """Separate ``audio`` (channels, samples) already at :attr:`sample_rate`.
+
+        Returns one array per source, each with the input's shape.
+        """
+
+    def to(self, device: str) -> Separator:
+        """Move the model to ``device`` (``"cpu"`` or ``"cuda"``); returns ``self``."""
+        self.device = device
+        return self
+
+    def separate(self, audio: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        """Separate ``audio`` (channels, samples) recorded at ``sample_rate``.
+
+        The result has the input's shape and rate for every source in :attr:`sources`.
+        """
+        from sepframework.audio import resample
+
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 1:
+            audio = audio[None, :]
+        if audio.ndim != 2:
+            raise SeparationError(
+                f"audio must be shaped (channels, samples), got an array of shape {audio.shape}"
+            )
+        length = audio.shape[1]
+        if length == 0:
+            return {name: audio.copy() for name in self.sources}
+        at_model_rate = resample(audio, sample_rate, self.sample_rate)
+        stems = self.separate_block(at_model_rate)
+        result = {}
+        for name in self.sources:
+            stem = resample(stems[name], self.sample_rate, sample_rate)
+            result[name] = _fit_length(stem, length)
+        return result
+
+
+def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """Crop or zero-pad ``audio`` along time to exactly ``length`` samples."""
+    if audio.shape[-1] >= length:
+        return np.ascontiguousarray(audio[..., :length])
+    pad = [(0, 0)] * (audio.ndim - 1) + [(0, length - audio.shape[-1])]
+    return np.pad(audio, pad)
+
+
+class Transform(ABC):
+    """An invertible transform of audio, such as the STFT or a resampler."""
+
+    @abstractmethod
+    def forward(self, audio: np.ndarray) -> np.ndarray:
+        """Transform ``audio`` shaped (channels, samples)."""
+
+    @abstractmethod
+    def inverse(self, data: np.ndarray, length: int) -> np.ndarray:
+        """Invert :meth:`forward`, returning (channels, ``length``) samples."""
+
+
+class Evaluator(ABC):
+    """Scores estimated sources against references."""
+
+    #: Short name used on the command line (``--metric``).
+    name: ClassVar[str]
+
+    @abstractmethod
+    def evaluate(
+        self,
+        references: Mapping[str, np.ndarray],
+        estimates: Mapping[str, np.ndarray],
+        sample_rate: int,
+    ) -> dict[str, dict[str, float]]:
+        """Score one track.
+
+        ``references`` and ``estimates`` map source names to (channels, samples) arrays of
+        equal shape. Returns ``{source: {metric: value}}``, e.g.
+        ``{"vocals": {"SDR": 9.1, "SIR": 15.0, "SAR": 10.2}}``.
+        """

@@ -1,0 +1,45 @@
+"""Turning a model name into a ready Separator: registry entry, plugin, weights, device."""
+
+from __future__ import annotations
+
+from sepframework import plugins, registry
+from sepframework.interfaces import SeparationError, Separator
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` picks CUDA when available, else the CPU; others are checked."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SeparationError(f"device '{device}' was requested but no CUDA GPU is available")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise SeparationError(f"unknown device '{device}' (use auto, cpu or cuda)")
+    return device
+
+
+def model_names() -> list[str]:
+    """Every name ``load`` accepts: registry models and installed plugins."""
+    return sorted(set(registry.index()) | set(plugins.plugin_names()))
+
+
+def load(name: str | None = None, device: str = "auto") -> Separator:
+    """Load the model ``name`` (registry entry or plugin name; default: the bundled default).
+
+    >>> import sepframework as sep
+    >>> model = sep.load("unet")           # doctest: +SKIP
+    >>> stems = model.separate(audio, 44100)  # doctest: +SKIP
+    """
+    name = name or registry.default_model_name()
+    device = resolve_device(device)
+    entry = registry.find(name)
+    if entry is not None:
+        plugin_name, files = entry.plugin, registry.fetch(entry)
+        args = registry.read_config(files).get("args", {})
+    elif name in plugins.plugin_names():
+        plugin_name, files, args = name, None, {}
+    else:
+        raise SeparationError(f"unknown model '{name}'; available models: {', '.join(model_names())}")
+    separator_class = plugins.get_plugin(plugin_name).load()
+    return separator_class.load(args, files, device)

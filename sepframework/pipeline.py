@@ -1,0 +1,137 @@
+"""Separating files: read, resample, separate in chunks, resample back and write the stems."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from sepframework.audio import AudioWriter, OutputExistsError, StreamResampler, open_reader
+from sepframework.engine import plan_segments, separate_stream
+from sepframework.interfaces import SeparationError, Separator
+
+#: Default output layout: ``OUTDIR/<track name>/<source>.<ext>``.
+DEFAULT_TEMPLATE = "{track}/{source}.{ext}"
+#: Samples read from the input per block.
+READ_BLOCK = 1 << 16
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where and how stems are written."""
+
+    outdir: Path = Path("separated")
+    template: str = DEFAULT_TEMPLATE
+    format: str = "wav"
+    subtype: str | None = None
+    overwrite: bool = False
+
+    def paths(self, input_path: Path, sources: Sequence[str], model: str) -> dict[str, Path]:
+        """The output path of each source of ``input_path``."""
+        track = input_path.name.split(".")[0] if input_path.name.endswith(".stem.mp4") else input_path.stem
+        paths = {}
+        for source in sources:
+            try:
+                relative = self.template.format(track=track, source=source, ext=self.format, model=model)
+            except (KeyError, IndexError, ValueError) as error:
+                raise SeparationError(
+                    f"bad output template '{self.template}': use the fields "
+                    "{track}, {source}, {ext} and {model}"
+                ) from error
+            paths[source] = self.outdir / relative
+        if len(set(paths.values())) != len(paths):
+            raise SeparationError(f"output template '{self.template}' gives every source the same file")
+        return paths
+
+
+def _check_not_existing(paths: dict[str, Path]) -> None:
+    existing = [str(path) for path in paths.values() if path.exists()]
+    if existing:
+        raise OutputExistsError(f"{', '.join(existing)} already exists (use --overwrite to replace)")
+
+
+def _resampled(blocks: Iterator[np.ndarray], rate_in: int, rate_out: int, channels: int) -> Iterator[np.ndarray]:
+    if rate_in == rate_out:
+        yield from blocks
+        return
+    resampler = StreamResampler(rate_in, rate_out, channels)
+    for block in blocks:
+        out = resampler.process(block)
+        if out.shape[1]:
+            yield out
+    yield resampler.flush()
+
+
+def separate_file(
+    input_path: str | Path,
+    model: Separator,
+    output: OutputSpec = OutputSpec(),
+    stems: Sequence[str] | None = None,
+    segment_seconds: float | None = None,
+    progress: bool = False,
+    model_name: str = "model",
+) -> dict[str, Path]:
+    """Separate one audio file into stem files, in bounded memory.
+
+    Returns the written path of each requested source. Raises a ``SeparationError`` for
+    unreadable input or existing outputs (unless ``output.overwrite``); on any failure no
+    partial stem file is left behind.
+    """
+    input_path = Path(input_path)
+    stems = list(stems or model.sources)
+    unknown = [name for name in stems if name not in model.sources]
+    if unknown:
+        raise SeparationError(
+            f"unknown stem(s) {', '.join(unknown)}; this model gives {', '.join(model.sources)}"
+        )
+    paths = output.paths(input_path, stems, model_name)
+    if not output.overwrite:
+        _check_not_existing(paths)
+    segment, overlap = plan_segments(model, segment_seconds)
+
+    with open_reader(input_path) as reader, contextlib.ExitStack() as writers_stack:
+        rate, channels = reader.sample_rate, reader.channels
+        writers = {
+            name: writers_stack.enter_context(
+                AudioWriter(path, rate, channels, format=output.format, subtype=output.subtype, overwrite=output.overwrite)
+            )
+            for name, path in paths.items()
+        }
+        bar = tqdm(total=reader.frames, unit="sample", unit_scale=True, disable=not progress,
+                   desc=input_path.name, leave=False)
+        read = 0
+
+        def counted() -> Iterator[np.ndarray]:
+            nonlocal read
+            for block in reader.blocks(READ_BLOCK):
+                read += block.shape[1]
+                bar.update(block.shape[1])
+                yield block
+
+        model_blocks = _resampled(counted(), rate, model.sample_rate, channels)
+        separated = separate_stream(model, model_blocks, segment, overlap)
+        written = {name: 0 for name in stems}
+        back = {name: StreamResampler(model.sample_rate, rate, channels) for name in stems} \
+            if rate != model.sample_rate else None
+
+        def write(name: str, block: np.ndarray) -> None:
+            block = block[:, : max(read - written[name], 0)]  # never past the input's length
+            writers[name].write(block)
+            written[name] += block.shape[1]
+
+        for out in separated:
+            for name in stems:
+                write(name, back[name].process(out[name]) if back else out[name])
+        for name in stems:
+            if back:
+                write(name, back[name].flush())
+            if written[name] < read:
+                write(name, np.zeros((channels, read - written[name]), dtype=np.float32))
+        bar.close()
+        if read == 0:
+            raise SeparationError(f"{input_path}: the file contains no audio samples")
+    return paths

@@ -1,0 +1,89 @@
+"""Discovery of separator plugins through the ``sepframework.models`` entry-point group.
+
+Listing reads only the installed distributions' metadata; a plugin's code is imported
+when it is used, and one plugin failing to import never affects the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import entrypoints
+
+from sepframework.interfaces import SeparationError, Separator
+
+ENTRY_POINT_GROUP = "sepframework.models"
+
+
+class PluginError(SeparationError):
+    """A plugin is unknown, ambiguous or broken."""
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """One entry point of the ``sepframework.models`` group."""
+
+    name: str
+    target: str
+    distribution: str
+
+    def load(self) -> type[Separator]:
+        """Import the plugin and return its Separator class."""
+        module, _, attr = self.target.partition(":")
+        entry_point = entrypoints.EntryPoint(self.name, module, attr or None)
+        try:
+            cls = entry_point.load()
+        except Exception as error:  # any import-time failure of third-party code
+            raise PluginError(
+                f"plugin '{self.name}' ({self.distribution}) failed to import: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        if not (isinstance(cls, type) and issubclass(cls, Separator)):
+            raise PluginError(
+                f"plugin '{self.name}' ({self.distribution}) does not point to a "
+                f"sepframework.Separator subclass: {self.target}"
+            )
+        return cls
+
+
+@lru_cache(maxsize=1)
+def _entry_points() -> tuple[Plugin, ...]:
+    found: dict[tuple[str, str], Plugin] = {}
+    for entry_point in entrypoints.get_group_all(ENTRY_POINT_GROUP):
+        distro = entry_point.distro
+        distribution = f"{distro.name} {distro.version}" if distro else "unknown distribution"
+        target = f"{entry_point.module_name}:{entry_point.object_name or ''}".rstrip(":")
+        # The same distribution may be visible twice on sys.path; keep one copy.
+        found.setdefault((entry_point.name, distribution), Plugin(entry_point.name, target, distribution))
+    return tuple(found.values())
+
+
+def refresh() -> None:
+    """Forget cached discovery results (after installing a plugin at run time)."""
+    _entry_points.cache_clear()
+
+
+def plugin_names() -> list[str]:
+    """Sorted names of all installed plugins, without importing any of them."""
+    return sorted({plugin.name for plugin in _entry_points()})
+
+
+def conflicts() -> dict[str, list[str]]:
+    """Plugin names claimed by more than one distribution, with those distributions."""
+    claims: dict[str, list[str]] = {}
+    for plugin in _entry_points():
+        claims.setdefault(plugin.name, []).append(plugin.distribution)
+    return {name: dists for name, dists in claims.items() if len(dists) > 1}
+
+
+def get_plugin(name: str) -> Plugin:
+    """The plugin registered as ``name``; a clear error when unknown or ambiguous."""
+    matches = [plugin for plugin in _entry_points() if plugin.name == name]
+    if not matches:
+        known = ", ".join(plugin_names()) or "none installed"
+        raise PluginError(f"unknown plugin '{name}' (installed plugins: {known})")
+    if len(matches) > 1:
+        dists = " and ".join(plugin.distribution for plugin in matches)
+        raise PluginError(f"plugin name '{name}' is claimed by several distributions: {dists}")
+    return matches[0]
