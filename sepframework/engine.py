@@ -1,8 +1,10 @@
 """Chunked inference: separate arbitrarily long audio in bounded memory.
 
 Audio streams from the reader, is resampled to the model's rate, cut into overlapping
-segments, separated segment by segment and joined with linear crossfades whose weights
-sum to one (so a model that is exact on each segment stays exact). Memory depends on the
+segments, separated segment by segment and joined with crossfades whose weights sum to
+one. The crossfade ramps only in the middle of each overlap, leaving the model's
+``context_samples`` at either end of a segment out, so a model whose output depends on
+at most that much context gives exactly its whole-signal output. Memory depends on the
 segment length, not on the input's.
 """
 
@@ -26,14 +28,24 @@ def plan_segments(model: Separator, segment_seconds: float | None) -> tuple[int,
     if seconds <= 0:
         raise SeparationError(f"--segment must be positive, got {seconds}")
     segment = int(round(seconds * model.sample_rate))
-    overlap = max(int(DEFAULT_OVERLAP_SECONDS * model.sample_rate), 2 * model.context_samples)
-    overlap = min(overlap, segment // 2)
-    if segment < 2 * max(overlap, 1):
+    default_overlap = min(DEFAULT_OVERLAP_SECONDS * model.sample_rate, segment / 4)
+    overlap = max(int(default_overlap), 2 * model.context_samples + 1)
+    if segment < 2 * overlap:
         raise SeparationError(
             f"--segment {seconds} s is too short for model overlap; use at least "
             f"{2 * overlap / model.sample_rate:.2f} s"
         )
     return segment, overlap
+
+
+def crossfade_weights(overlap: int, context: int) -> np.ndarray:
+    """Weights of the later segment across an overlap; the earlier one gets ``1 - w``.
+
+    Zero for the first ``context`` samples, one for the last ``context``, a linear ramp
+    between them.
+    """
+    ramp = max(overlap - 2 * context, 1)
+    return np.clip((np.arange(overlap, dtype=np.float32) + 0.5 - context) / ramp, 0.0, 1.0)
 
 
 def separate_stream(
@@ -48,7 +60,7 @@ def separate_stream(
     concatenation has exactly the input's length.
     """
     hop = segment - overlap
-    fade_in = ((np.arange(overlap, dtype=np.float32) + 0.5) / overlap) if overlap else None
+    fade_in = crossfade_weights(overlap, model.context_samples)
     pending: list[np.ndarray] = []
     pending_len = 0
     tail: dict[str, np.ndarray] | None = None  # previous segment's last `overlap` samples
@@ -58,7 +70,7 @@ def separate_stream(
         out = {}
         for name, stem in stems.items():
             stem = stem.astype(np.float32, copy=True)
-            if tail is not None and overlap:
+            if tail is not None:
                 n = min(overlap, stem.shape[1])
                 stem[:, :n] = tail[name][:, :n] * (1 - fade_in[:n]) + stem[:, :n] * fade_in[:n]
             out[name] = stem[:, :emit]

@@ -1,0 +1,104 @@
+"""The chunked engine: bounded segments joined so that chunked output equals whole output."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sepframework.engine import crossfade_weights, plan_segments, separate_stream
+from sepframework.interfaces import SeparationError, Separator
+
+TAPS = 31
+
+
+class FIRSeparator(Separator):
+    """A local test model: vocals = a short FIR low-pass of the input, accompaniment = the rest."""
+
+    sample_rate = 8000
+    sources = ("vocals", "accompaniment")
+    context_samples = TAPS
+    segment_seconds = 2.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kernel = np.hanning(TAPS).astype(np.float32)
+        self.kernel /= self.kernel.sum()
+        self.calls: list[int] = []
+
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> FIRSeparator:
+        return cls()
+
+    def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        self.calls.append(audio.shape[1])
+        low = np.stack([np.convolve(channel, self.kernel)[TAPS // 2 : TAPS // 2 + audio.shape[1]] for channel in audio]).astype(np.float32)
+        return {"vocals": low, "accompaniment": audio - low}
+
+
+def blocks_of(audio: np.ndarray, sizes: list[int]):
+    start, i = 0, 0
+    while start < audio.shape[1]:
+        size = sizes[i % len(sizes)]
+        yield audio[:, start : start + size]
+        start += size
+        i += 1
+
+
+def joined(model: Separator, audio: np.ndarray, segment: int, overlap: int, sizes: list[int]) -> dict[str, np.ndarray]:
+    parts = list(separate_stream(model, blocks_of(audio, sizes), segment, overlap))
+    return {name: np.concatenate([part[name] for part in parts], axis=1) for name in model.sources}
+
+
+@pytest.mark.parametrize("length", [1, 500, 16000, 16001, 16000 * 7 + 123])
+@pytest.mark.parametrize("sizes", [[4096], [1, 777, 10000, 3]])
+def test_chunked_output_equals_whole_output_for_a_local_model(length: int, sizes: list[int]) -> None:
+    rng = np.random.default_rng(length)
+    audio = rng.standard_normal((2, length)).astype(np.float32)
+    model = FIRSeparator()
+    whole = model.separate_block(audio)
+    segment, overlap = plan_segments(model, None)
+    chunked = joined(model, audio, segment, overlap, sizes)
+    for name in model.sources:
+        assert chunked[name].shape == audio.shape
+        np.testing.assert_allclose(chunked[name], whole[name], atol=1e-5)
+
+
+def test_segments_are_bounded_whatever_the_input_length() -> None:
+    model = FIRSeparator()
+    segment, overlap = plan_segments(model, 1.0)
+    audio = np.zeros((1, 8000 * 60), dtype=np.float32)
+    joined(model, audio, segment, overlap, [65536])
+    assert max(model.calls) < segment + overlap
+    assert len(model.calls) == pytest.approx(audio.shape[1] / (segment - overlap), abs=2)
+
+
+def test_crossfade_weights_sum_to_one_and_leave_context_out() -> None:
+    weights = crossfade_weights(100, 10)
+    assert np.all(weights[:10] == 0) and np.all(weights[-10:] == 1)
+    assert np.all(np.diff(weights) >= 0)
+    np.testing.assert_allclose(weights + weights[::-1], 1.0, atol=1e-6)
+
+
+def test_no_click_at_segment_boundaries_for_a_model_that_differs_per_segment() -> None:
+    class GainPerSegment(FIRSeparator):
+        def separate_block(self, audio):  # each segment gets a different gain
+            gain = 1.0 + 0.1 * len(self.calls)
+            self.calls.append(audio.shape[1])
+            return {"vocals": audio * gain, "accompaniment": audio * (1 - gain)}
+
+    model = GainPerSegment()
+    segment, overlap = plan_segments(model, 1.0)
+    audio = np.ones((1, 8000 * 5), dtype=np.float32)
+    vocals = joined(model, audio, segment, overlap, [4096])["vocals"][0]
+    # a step between segments would show as one large jump; the crossfade spreads it
+    assert np.max(np.abs(np.diff(vocals))) < 0.1 / (overlap - 2 * TAPS) * 2
+
+
+def test_too_short_segment_is_a_clear_error() -> None:
+    with pytest.raises(SeparationError, match="too short"):
+        plan_segments(FIRSeparator(), 0.01)
+    with pytest.raises(SeparationError, match="positive"):
+        plan_segments(FIRSeparator(), -1)
