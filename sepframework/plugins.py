@@ -6,6 +6,7 @@ when it is used, and one plugin failing to import never affects the others.
 
 from __future__ import annotations
 
+import importlib.metadata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,15 +48,25 @@ class Plugin:
         return cls
 
 
+def _installed_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
 @lru_cache(maxsize=1)
 def _entry_points() -> tuple[Plugin, ...]:
     found: dict[tuple[str, str], Plugin] = {}
     for entry_point in entrypoints.get_group_all(ENTRY_POINT_GROUP):
         distro = entry_point.distro
-        distribution = f"{distro.name} {distro.version}" if distro else "unknown distribution"
+        dist_name = distro.name if distro else "unknown distribution"
+        distribution = f"{dist_name} {distro.version or _installed_version(dist_name)}".strip()
         target = f"{entry_point.module_name}:{entry_point.object_name or ''}".rstrip(":")
-        # The same distribution may be visible twice on sys.path; keep one copy.
-        found.setdefault((entry_point.name, distribution), Plugin(entry_point.name, target, distribution))
+        # One distribution can be visible twice on sys.path (an editable install run from
+        # its source folder shows its egg-info too): keep one copy.
+        found.setdefault((entry_point.name, dist_name.lower().replace("-", "_")),
+                         Plugin(entry_point.name, target, distribution))
     return tuple(found.values())
 
 
