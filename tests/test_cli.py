@@ -1,0 +1,66 @@
+"""The `sep` command end to end, in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SEP = [sys.executable, "-m", "sepframework.cli"]
+
+
+def sep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*SEP, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_version_and_help_teach_the_commands(tmp_path) -> None:
+    version = sep("--version", cwd=tmp_path)
+    assert version.returncode == 0 and "0.1.0" in version.stdout
+    help_text = sep("--help", cwd=tmp_path).stdout
+    for command in ("run", "models"):
+        assert command in help_text
+    assert "--overwrite" in sep("run", "--help", cwd=tmp_path).stdout
+
+
+def test_missing_input_is_one_clear_line(tmp_path) -> None:
+    result = sep("run", "--model", "repet-sim", "missing.wav", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: missing.wav: no such file or folder"
+
+
+def test_unknown_model_lists_the_models(tmp_path, write_wav) -> None:
+    song = write_wav("song.wav", seconds=1.0)
+    result = sep("run", "--model", "nope", str(song), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "unknown model 'nope'; available models:" in result.stderr and "repet-sim" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_batch_goes_on_after_a_bad_file_and_reports_it(tmp_path, write_wav) -> None:
+    good = write_wav("music/a.wav", seconds=2.0, rate=16000)
+    bad = tmp_path / "music/sub/b.wav"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("this is not audio")
+    result = sep("run", "--model", "repet-sim", "-o", "out", "music", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "b.wav" in result.stderr and "Traceback" not in result.stderr
+    assert "1 input(s) failed" in result.stderr
+    vocals, rate = sf.read(tmp_path / "out/a/vocals.wav", always_2d=True)
+    assert rate == 16000 and vocals.shape == (32000, 2)
+    mixture, _ = sf.read(good, always_2d=True)
+    accompaniment, _ = sf.read(tmp_path / "out/a/accompaniment.wav", always_2d=True)
+    # REPET-SIM's two masks are complementary: the stems add back to the mixture
+    assert np.max(np.abs(vocals + accompaniment - mixture)) < 1e-3
+
+
+def test_existing_stems_are_kept_without_overwrite(tmp_path, write_wav) -> None:
+    write_wav("song.wav", seconds=1.0, rate=16000)
+    assert sep("run", "--model", "repet-sim", "-q", "song.wav", cwd=tmp_path).returncode == 0
+    again = sep("run", "--model", "repet-sim", "-q", "song.wav", cwd=tmp_path)
+    assert again.returncode == 1
+    assert "already exists (use --overwrite to replace)" in again.stderr
+    forced = sep("run", "--model", "repet-sim", "-q", "--overwrite", "song.wav", cwd=tmp_path)
+    assert forced.returncode == 0 and forced.stdout == ""

@@ -1,0 +1,99 @@
+"""Separating files: layout, lengths, rates, overwrite protection, atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sepframework.audio import OutputExistsError
+from sepframework.interfaces import SeparationError
+from sepframework.pipeline import OutputSpec, separate_file
+from tests.test_engine import FIRSeparator
+
+
+def read(path: Path) -> tuple[np.ndarray, int]:
+    data, rate = sf.read(path, dtype="float32", always_2d=True)
+    return data.T, rate
+
+
+def test_stems_are_written_in_the_default_layout_and_sum_to_the_input(tmp_path, write_wav) -> None:
+    song = write_wav("song.wav", seconds=7.3, rate=8000)
+    model = FIRSeparator()
+    written = separate_file(song, model, OutputSpec(outdir=tmp_path / "out"))
+    assert written == {
+        "vocals": tmp_path / "out/song/vocals.wav",
+        "accompaniment": tmp_path / "out/song/accompaniment.wav",
+    }
+    mixture, _ = read(song)
+    vocals, rate = read(written["vocals"])
+    accompaniment, _ = read(written["accompaniment"])
+    assert rate == 8000 and vocals.shape == mixture.shape
+    np.testing.assert_allclose(vocals + accompaniment, mixture, atol=1e-6)
+    np.testing.assert_allclose(vocals, model.separate_block(mixture)["vocals"], atol=1e-5)
+
+
+def test_other_rates_come_back_at_the_input_rate_and_length(tmp_path, write_wav) -> None:
+    song = write_wav("song.wav", seconds=5.01, rate=44100, channels=1)
+    model = FIRSeparator()
+    written = separate_file(song, model, OutputSpec(outdir=tmp_path), segment_seconds=2.0)
+    mixture, _ = read(song)
+    vocals, rate = read(written["vocals"])
+    assert rate == 44100 and vocals.shape == mixture.shape
+    reference = model.separate(mixture, 44100)["vocals"]
+    inner = slice(2000, -2000)
+    error = vocals[:, inner] - reference[:, inner]
+    snr = 10 * np.log10(np.sum(reference[:, inner] ** 2) / np.sum(error**2))
+    assert snr > 40
+
+
+def test_existing_outputs_are_never_overwritten_silently(tmp_path, write_wav) -> None:
+    song = write_wav("song.wav", seconds=1.0, rate=8000)
+    spec = OutputSpec(outdir=tmp_path)
+    separate_file(song, FIRSeparator(), spec)
+    vocals = tmp_path / "song/vocals.wav"
+    vocals.write_bytes(b"keep me")
+    with pytest.raises(OutputExistsError, match=r"vocals.wav already exists \(use --overwrite"):
+        separate_file(song, FIRSeparator(), spec)
+    assert vocals.read_bytes() == b"keep me"
+    separate_file(song, FIRSeparator(), OutputSpec(outdir=tmp_path, overwrite=True))
+    assert read(vocals)[0].shape == (2, 8000)
+
+
+def test_a_failure_midway_leaves_no_partial_stem(tmp_path, write_wav) -> None:
+    class FailsOnSecondSegment(FIRSeparator):
+        def separate_block(self, audio):
+            if self.calls:
+                raise RuntimeError("model crashed")
+            return super().separate_block(audio)
+
+    song = write_wav("song.wav", seconds=10.0, rate=8000)
+    with pytest.raises(RuntimeError, match="model crashed"):
+        separate_file(song, FailsOnSecondSegment(), OutputSpec(outdir=tmp_path / "out"), segment_seconds=2.0)
+    leftovers = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_selected_stems_and_templates(tmp_path, write_wav) -> None:
+    song = write_wav("my song.wav", seconds=1.0, rate=8000)
+    spec = OutputSpec(outdir=tmp_path, template="{model}/{track}_{source}.{ext}", format="flac")
+    written = separate_file(song, FIRSeparator(), spec, stems=["vocals"], model_name="fir")
+    assert written == {"vocals": tmp_path / "fir/my song_vocals.flac"}
+    assert sorted(p.name for p in tmp_path.rglob("*.flac")) == ["my song_vocals.flac"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"stems": ["drums"]}, "unknown stem\\(s\\) drums; this model gives vocals, accompaniment"),
+        ({"output": OutputSpec(template="{song}.{ext}")}, "bad output template"),
+        ({"output": OutputSpec(template="same.{ext}")}, "gives every source the same file"),
+    ],
+)
+def test_bad_requests_are_clear_errors(tmp_path, write_wav, kwargs, message) -> None:
+    song = write_wav("song.wav", seconds=1.0, rate=8000)
+    kwargs.setdefault("output", OutputSpec(outdir=tmp_path))
+    with pytest.raises(SeparationError, match=message):
+        separate_file(song, FIRSeparator(), **kwargs)
