@@ -1,0 +1,102 @@
+"""The model card (Hugging Face format: YAML front matter, then Markdown) of a trained model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sepframework.training.split import song_of
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """Everything the card states about one trained model."""
+
+    plugin: str
+    description: str
+    dataset: str
+    license: str
+    args: Mapping[str, Any]
+    config: Mapping[str, Any]
+    train_tracks: Sequence[str]
+    valid_tracks: Sequence[str]
+    metrics: Mapping[str, Mapping[str, float]]
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+    device: str
+    command: str
+
+
+def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
+    rows = ["| source | GNSDR (dB) | GSIR (dB) | GSAR (dB) |", "|---|---|---|---|"]
+    for source, values in metrics.items():
+        rows.append(f"| {source} | {values['GNSDR']:.2f} | {values['GSIR']:.2f} | {values['GSAR']:.2f} |")
+    return "\n".join(rows)
+
+
+def render_card(facts: CardFacts) -> str:
+    """The README.md text of the model."""
+    songs = sorted({song_of(name)[1] for name in facts.valid_tracks})
+    return f"""---
+license: {facts.license}
+library_name: sepframework
+datasets:
+- {facts.dataset}
+metrics:
+- sdr
+- sir
+- sar
+tags:
+- audio
+- source-separation
+- singing-voice-separation
+- {facts.plugin}
+---
+
+# sepframework `{facts.plugin}` trained on {facts.dataset}
+
+{facts.description}
+
+Sources: {", ".join(facts.metrics)}. Use it with `sep run --model {facts.plugin} song.mp3`.
+
+## Data
+
+{len(facts.train_tracks)} training tracks and {len(facts.valid_tracks)} validation tracks of
+`{facts.dataset}`, split by whole song (about {facts.config["valid_fraction"]:.0%} of each singer's
+tracks held out). Validation songs: {", ".join(songs)}.
+Augmentation: random crops, remixing sources of different tracks (probability
+{facts.config["remix_probability"]}), random gains of ±{facts.config["gain_db"]} dB per source.
+
+## Configuration
+
+Model arguments (`config.json`):
+
+```json
+{json.dumps(dict(facts.args), indent=2)}
+```
+
+Training settings (seed {facts.config["seed"]}):
+
+```json
+{json.dumps(dict(facts.config), indent=2)}
+```
+
+Trained for {facts.epochs_run} epochs on {facts.device} in {facts.seconds / 60:.1f} minutes; the weights are
+those of epoch {facts.best_epoch}, the best on validation (mean GNSDR over sources), stored as float16.
+
+## Validation metrics
+
+BSS Eval v3 (`bss_eval_sources`) on whole validation clips, length-weighted means over clips;
+GNSDR = SDR(estimate) - SDR(mixture). Computed with the stored float16 weights.
+
+{_metrics_table(facts.metrics)}
+
+## Reproduce
+
+```
+{facts.command}
+```
+"""

@@ -1,0 +1,53 @@
+"""Resumable checkpoints: model, optimizer, best model, history and every RNG state.
+
+Written atomically (temporary file, then rename) after every epoch, so an interrupted
+run resumes from its last finished epoch and continues exactly as if never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sepframework.interfaces import SeparationError
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def rng_states() -> dict[str, Any]:
+    """Torch's CPU (and CUDA, when present) generator states."""
+    states: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore states from :func:`rng_states`."""
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` to ``folder/checkpoint.pt``; the sampler state is stored as JSON."""
+    path = folder / CHECKPOINT_NAME
+    temporary = path.with_suffix(".tmp")
+    state = {**state, "sampler": json.dumps(state["sampler"])}
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def load_checkpoint(folder: Path) -> dict[str, Any]:
+    """The state written by :func:`save_checkpoint` (tensors only, no pickled code)."""
+    path = folder / CHECKPOINT_NAME
+    if not path.is_file():
+        raise SeparationError(f"--resume: no checkpoint at {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state["sampler"] = json.loads(state["sampler"])
+    return state

@@ -1,0 +1,31 @@
+"""Writing a trained model as registry files: ``model.safetensors`` and ``config.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from sepframework.training.trainable import Trainable
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def export_model(trainable: Trainable, model: torch.nn.Module, plugin: str, out: Path,
+                 float16: bool = True) -> dict[str, Path]:
+    """Write the weights (floating tensors as float16 when ``float16``) and the config.
+
+    Returns ``{file name: path}``, the ``weights`` mapping a Separator's ``load`` takes.
+    """
+    tensors = {}
+    for name, tensor in trainable.export(model).items():
+        tensor = tensor.detach().cpu().contiguous()
+        tensors[name] = tensor.half() if float16 and tensor.is_floating_point() else tensor
+    out.mkdir(parents=True, exist_ok=True)
+    weights, config = out / WEIGHTS_NAME, out / CONFIG_NAME
+    save_file(tensors, str(weights), metadata={"plugin": plugin})
+    config.write_text(json.dumps({"plugin": plugin, "args": trainable.args}, indent=2) + "\n")
+    return {WEIGHTS_NAME: weights, CONFIG_NAME: config}

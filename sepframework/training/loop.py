@@ -1,0 +1,170 @@
+"""The training loop: epochs of random batches, validation, checkpoints, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sepframework.datasets import Track
+from sepframework.interfaces import SeparationError
+from sepframework.loading import resolve_device
+from sepframework.training.augment import RemixSampler
+from sepframework.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from sepframework.training.split import split_by_song
+from sepframework.training.trainable import Trainable
+from sepframework.training.validation import Validator, mean_gnsdr
+
+log = logging.getLogger("sepframework.training")
+
+#: Settings a resumed run may change: they do not alter the trajectory so far.
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "device", "num_threads"})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run besides the model arguments and the data."""
+
+    epochs: int = 30
+    steps_per_epoch: int = 200
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    #: Epochs without a better validation score before training stops.
+    patience: int = 6
+    #: Epochs without a better validation score before the learning rate halves.
+    lr_patience: int = 3
+    seed: int = 0
+    valid_fraction: float = 0.15
+    remix_probability: float = 0.5
+    gain_db: float = 6.0
+    device: str = "auto"
+    #: Intra-op CPU threads (``None``: torch's default).
+    num_threads: int | None = None
+
+    @classmethod
+    def for_trainable(cls, trainable: Trainable, **overrides: Any) -> TrainConfig:
+        """Library defaults, then the plugin's ``train_defaults``, then non-None ``overrides``."""
+        known = {field.name for field in fields(cls)}
+        unknown = set(trainable.train_defaults) - known
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {sorted(unknown)}")
+        given = {name: value for name, value in overrides.items() if value is not None}
+        return cls(**{**trainable.train_defaults, **given})
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`fit`: the best model and how it was reached."""
+
+    model: torch.nn.Module
+    train_tracks: list[str]
+    valid_tracks: list[str]
+    history: list[dict[str, Any]]
+    best_epoch: int
+    seconds: float
+
+
+def _fixed(settings: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in settings.items() if key not in RESUMABLE_CHANGES}
+
+
+def _validate(trainable: Trainable, model: torch.nn.Module, validator: Validator, device: str) -> dict:
+    model.eval()
+    with torch.inference_mode():
+        return validator(trainable.separator(model, device))
+
+
+def fit(
+    trainable: Trainable,
+    tracks: list[Track],
+    config: TrainConfig,
+    out: Path,
+    resume: bool = False,
+) -> TrainResult:
+    """Train ``trainable`` on ``tracks`` (at its sample rate) and return the best model.
+
+    A whole-song validation split is held out; after every epoch the model is scored on
+    it (mean GNSDR over sources), a checkpoint is written to ``out`` and training stops
+    early after ``config.patience`` epochs without improvement. With ``resume`` the run
+    continues from ``out/checkpoint.pt`` exactly where it stopped.
+    """
+    device = resolve_device(config.device)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    out.mkdir(parents=True, exist_ok=True)
+    train, valid = split_by_song(tracks, config.valid_fraction, config.seed)
+    if not train or not valid:
+        raise SeparationError(
+            f"the validation split of {len(tracks)} track(s) left {len(train)} for training and "
+            f"{len(valid)} for validation; use more tracks or another --valid-fraction"
+        )
+    log.info("%d training and %d validation tracks; device %s", len(train), len(valid), device)
+
+    torch.manual_seed(config.seed)
+    model = trainable.build_model().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=0.5, patience=config.lr_patience
+    )
+    sampler = RemixSampler(train, trainable.sources, trainable.segment_samples, trainable.channels,
+                           seed=config.seed, remix_probability=config.remix_probability, gain_db=config.gain_db)
+    validator = Validator(valid, trainable.sources)
+    history: list[dict[str, Any]] = []
+    best_state: dict[str, torch.Tensor] = copy.deepcopy(model.state_dict())
+    best_score, best_epoch, elapsed = -math.inf, 0, 0.0
+
+    if resume:
+        state = load_checkpoint(out)
+        if state["args"] != trainable.args or _fixed(state["config"]) != _fixed(asdict(config)):
+            raise SeparationError(f"--resume: {out} was trained with other settings; "
+                                  f"its checkpoint has args {state['args']} and config {state['config']}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        sampler.set_state(state["sampler"])
+        set_rng_states(state["rng"])
+        best_state, history = state["best_model"], state["history"]
+        best_score, best_epoch, elapsed = state["best_score"], state["best_epoch"], state["seconds"]
+        log.info("resuming after epoch %d", len(history))
+
+    for epoch in range(len(history) + 1, config.epochs + 1):
+        if epoch - best_epoch > config.patience and best_epoch:
+            log.info("no improvement for %d epochs: stopping", config.patience)
+            break
+        started = time.perf_counter()
+        model.train()
+        total = torch.zeros((), device=device)
+        for _ in range(config.steps_per_epoch):
+            mixture, targets = sampler.batch(config.batch_size)
+            loss = trainable.loss(model, mixture.to(device), targets.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+        scores = _validate(trainable, model, validator, device)
+        score = mean_gnsdr(scores)
+        scheduler.step(score)
+        if score > best_score:
+            best_score, best_epoch = score, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elapsed += time.perf_counter() - started
+        history.append({"epoch": epoch, "loss": float(total) / config.steps_per_epoch, "score": score,
+                        "validation": scores, "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed})
+        log.info("epoch %d: loss %.5f, validation mean GNSDR %.2f dB (best %.2f at epoch %d), %.0f s",
+                 epoch, history[-1]["loss"], score, best_score, best_epoch, elapsed)
+        save_checkpoint(out, {
+            "args": trainable.args, "config": asdict(config), "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "sampler": sampler.state(), "rng": rng_states(), "best_model": best_state,
+            "best_score": best_score, "best_epoch": best_epoch, "history": history, "seconds": elapsed,
+        })
+
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model, [t.name for t in train], [t.name for t in valid], history, best_epoch, elapsed)

@@ -1,0 +1,201 @@
+"""The shared training library with a tiny trainable on synthetic tracks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sepframework.datasets import Track
+from sepframework.interfaces import SeparationError, Separator
+from sepframework.training import RemixSampler, TrainConfig, Trainable, fit, split_by_song, train_and_export
+from sepframework.training.checkpoint import load_checkpoint
+from sepframework.training.cli import reproduce_command
+from sepframework.training.plugins import get_trainer
+from sepframework.plugins import PluginError
+
+RATE = 8000
+
+
+class TinySeparator(Separator):
+    """Runs a TinyNet on the channel mean; both sources are predicted directly."""
+
+    sample_rate = RATE
+    sources = ("vocals", "accompaniment")
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> TinySeparator:
+        net = TinyTrainable(args).build_model()
+        net.load_state_dict({k: v.float() for k, v in load_file(str(weights["model.safetensors"])).items()})
+        return cls(net.eval())
+
+    def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy(audio.mean(axis=0, keepdims=True))[None])[0].numpy()
+        return {name: np.repeat(out[i : i + 1], audio.shape[0], axis=0) for i, name in enumerate(self.sources)}
+
+
+class TinyTrainable(Trainable):
+    """A 2-output FIR filter bank learning to split a low tone from a high one."""
+
+    separator_class = TinySeparator
+    default_args = {"taps": 15}
+    train_defaults = {"steps_per_epoch": 20, "batch_size": 4, "learning_rate": 0.01, "epochs": 3}
+    description = "A tiny test model."
+
+    @property
+    def sample_rate(self) -> int:
+        return RATE
+
+    @property
+    def segment_samples(self) -> int:
+        return 2000
+
+    def build_model(self) -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Conv1d(1, 2, self.args["taps"], padding="same"), torch.nn.Dropout(0.1))
+
+    def loss(self, model: torch.nn.Module, mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return (model(mixture) - targets[:, :, 0]).abs().mean()
+
+    def separator(self, model: torch.nn.Module, device: str) -> Separator:
+        return TinySeparator(model)
+
+
+def synthetic_tracks(songs: int = 6, clips: int = 2, singers: tuple[str, ...] = ("ann", "bob")) -> list[Track]:
+    """Clips named singer_song_clip: vocals a high tone, accompaniment a low one, random phases."""
+    rng = np.random.default_rng(1)
+    t = np.arange(RATE) / RATE
+    tracks = []
+    for singer in singers:
+        for song in range(1, songs + 1):
+            for clip in range(1, clips + 1):
+                vocals = 0.3 * np.sin(2 * np.pi * rng.uniform(1500, 2500) * t + rng.uniform(0, 6))
+                accompaniment = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 300) * t + rng.uniform(0, 6))
+                tracks.append(Track(f"{singer}_{song}_{clip:02d}", RATE, {
+                    "vocals": vocals[None].astype(np.float32), "accompaniment": accompaniment[None].astype(np.float32)}))
+    return tracks
+
+
+def test_split_holds_out_whole_songs_per_singer() -> None:
+    tracks = synthetic_tracks(songs=10, clips=3)
+    train, valid = split_by_song(tracks, 0.2, seed=0)
+    song = lambda name: name.rsplit("_", 1)[0]  # noqa: E731
+    assert not {song(t.name) for t in train} & {song(t.name) for t in valid}
+    for singer in ("ann", "bob"):
+        held = [t for t in valid if t.name.startswith(singer)]
+        assert len(held) == 6  # two whole songs of three clips: 20 % of 30
+    assert [t.name for t in split_by_song(tracks, 0.2, seed=0)[1]] == [t.name for t in valid]
+    assert [t.name for t in split_by_song(tracks, 0.2, seed=5)[1]] != [t.name for t in valid]
+
+
+def test_sampler_batches_are_seeded_sums_of_crops() -> None:
+    tracks = synthetic_tracks(songs=2, clips=1)
+    sampler = RemixSampler(tracks, ("vocals", "accompaniment"), 1000, channels=2, seed=3)
+    mixture, targets = sampler.batch(5)
+    assert mixture.shape == (5, 2, 1000) and targets.shape == (5, 2, 2, 1000)
+    torch.testing.assert_close(mixture, targets.sum(dim=1))
+    state = sampler.state()
+    after = sampler.batch(3)
+    sampler.set_state(state)
+    torch.testing.assert_close(sampler.batch(3)[1], after[1], rtol=0, atol=0)
+    torch.testing.assert_close(RemixSampler(tracks, ("vocals", "accompaniment"), 1000, 2, seed=3).batch(5)[1], targets)
+
+
+def test_sampler_without_remix_keeps_sources_aligned() -> None:
+    rng = np.random.default_rng(0)
+    vocals, accompaniment = rng.standard_normal((2, 1, RATE)).astype(np.float32)
+    track = Track("noise", RATE, {"vocals": vocals, "accompaniment": accompaniment})
+    sampler = RemixSampler([track], ("vocals", "accompaniment"), 500, channels=1, seed=0,
+                           remix_probability=0.0, gain_db=0.0)
+    _, targets = sampler.batch(4)
+    for example in targets.numpy():
+        start = int(np.flatnonzero(vocals[0] == example[0, 0, 0])[0])
+        np.testing.assert_array_equal(example[0, 0], vocals[0, start : start + 500])
+        np.testing.assert_array_equal(example[1, 0], accompaniment[0, start : start + 500])
+
+
+def test_sampler_pads_short_tracks() -> None:
+    tracks = synthetic_tracks(songs=1, clips=1)
+    mixture, _ = RemixSampler(tracks, ("vocals", "accompaniment"), 3 * RATE, 1, seed=0).batch(2)
+    assert mixture.shape == (2, 1, 3 * RATE)
+    assert (mixture.abs().sum(dim=-1) > 0).all()
+
+
+def test_fit_decreases_loss_and_improves_validation(tmp_path: Path) -> None:
+    trainable = TinyTrainable()
+    config = TrainConfig.for_trainable(trainable, epochs=4, seed=0, num_threads=1)
+    result = fit(trainable, synthetic_tracks(), config, tmp_path)
+    losses = [entry["loss"] for entry in result.history]
+    assert losses[-1] < 0.5 * losses[0]
+    assert result.history[-1]["validation"]["vocals"]["GNSDR"] > 5.0
+    assert (tmp_path / "checkpoint.pt").is_file()
+
+
+def test_resume_continues_identically(tmp_path: Path) -> None:
+    trainable = TinyTrainable()
+    tracks = synthetic_tracks()
+    straight = fit(trainable, tracks, TrainConfig.for_trainable(trainable, epochs=2), tmp_path / "a")
+    fit(trainable, tracks, TrainConfig.for_trainable(trainable, epochs=1), tmp_path / "b")
+    resumed = fit(trainable, tracks, TrainConfig.for_trainable(trainable, epochs=2), tmp_path / "b", resume=True)
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    final_a, final_b = load_checkpoint(tmp_path / "a")["model"], load_checkpoint(tmp_path / "b")["model"]
+    for name in final_a:
+        torch.testing.assert_close(final_a[name], final_b[name], rtol=0, atol=0)
+
+
+def test_resume_refuses_other_settings(tmp_path: Path) -> None:
+    trainable = TinyTrainable()
+    tracks = synthetic_tracks()
+    fit(trainable, tracks, TrainConfig.for_trainable(trainable, epochs=1), tmp_path)
+    with pytest.raises(SeparationError, match="other settings"):
+        fit(trainable, tracks, TrainConfig.for_trainable(trainable, epochs=2, learning_rate=0.5), tmp_path, resume=True)
+    with pytest.raises(SeparationError, match="no checkpoint"):
+        fit(trainable, tracks, TrainConfig.for_trainable(trainable), tmp_path / "empty", resume=True)
+
+
+def test_too_few_tracks_for_a_split_is_a_clear_error(tmp_path: Path) -> None:
+    trainable = TinyTrainable()
+    with pytest.raises(SeparationError, match="validation split"):
+        fit(trainable, synthetic_tracks(songs=1, clips=2, singers=("ann",)), TrainConfig(), tmp_path)
+
+
+def test_train_and_export_writes_loadable_files_and_card(tmp_path: Path) -> None:
+    from sepframework.training.card import render_card  # noqa: F401  (module imported by the run)
+
+    data = tmp_path / "mini"
+    data.mkdir()
+    import soundfile as sf
+
+    for track in synthetic_tracks(songs=4, clips=1):
+        stereo = np.concatenate([track.sources["accompaniment"], track.sources["vocals"]])
+        sf.write(data / f"{track.name}.flac", stereo.T, RATE)
+    trainable = TinyTrainable()
+    config = TrainConfig.for_trainable(trainable, epochs=2)
+    command = reproduce_command("tiny", data, tmp_path / "out", vars(config), trainable.args)
+    metrics = train_and_export("tiny", trainable, data, tmp_path / "out", config, command=command)
+    out = tmp_path / "out"
+    assert json.loads((out / "config.json").read_text()) == {"plugin": "tiny", "args": {"taps": 15}}
+    weights = load_file(str(out / "model.safetensors"))
+    assert all(tensor.dtype == torch.float16 for tensor in weights.values())
+    assert json.loads((out / "metrics.json").read_text())["validation"] == metrics["validation"]
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nlicense: cc-by-nc-4.0\nlibrary_name: sepframework\n")
+    assert command in card and f"{metrics['validation']['vocals']['GNSDR']:.2f}" in card
+    assert "--epochs 2" in command and "--arg taps=15" in command
+
+
+def test_unknown_trainer_and_model_argument_are_clear_errors() -> None:
+    with pytest.raises(PluginError, match="no trainer named 'nope'"):
+        get_trainer("nope")
+    with pytest.raises(SeparationError, match="unknown model argument"):
+        TinyTrainable({"tapz": 3})
