@@ -1,0 +1,213 @@
+"""Numba kernels for the hot paths of the core: STFT framing, overlap-add and masking.
+
+Every kernel is compiled lazily with ``cache=True`` and expects exactly the dtypes and
+layouts its docstring names (the public wrappers in :mod:`sepframework.stft` and
+:mod:`sepframework.masks` cast and check), so each one is compiled once and then loaded
+from the on-disk cache. Elementwise kernels take flat C-contiguous arrays;
+:func:`memory_order` lets the wrappers present any dense array that way without copying.
+
+Kernels write into output arrays the caller allocates with NumPy: NumPy backs large
+arrays with transparent huge pages, which makes first-touch page faults on the
+hundreds of megabytes of a long spectrogram several times cheaper than Numba's own
+allocations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: Window sums (sum of squared windows at a sample) at or below this are not divided by.
+WINDOW_SUM_FLOOR = 1e-10
+#: Output samples each parallel task of :func:`overlap_add` produces.
+_OLA_BLOCK = 4096
+#: Elements each parallel task of the elementwise kernels handles.
+_ELEMENT_BLOCK = 16384
+
+
+def memory_order(array: np.ndarray) -> tuple[int, ...]:
+    """Axis permutation ``p`` such that ``array.transpose(p)`` walks memory in C order.
+
+    For the transposed views the STFT returns this undoes the transpose, so elementwise
+    kernels can run over the underlying buffer without a copy.
+    """
+    return tuple(int(axis) for axis in np.argsort([-abs(s) for s in array.strides], kind="stable"))
+
+
+def inverse_permutation(order: tuple[int, ...]) -> tuple[int, ...]:
+    """The permutation that undoes ``order``."""
+    return tuple(int(axis) for axis in np.argsort(order))
+
+
+@njit(cache=True, parallel=True)
+def frame_signal(audio, window, hop, pad, frames):
+    """Fill ``frames`` with windowed frames of zero-padded ``audio``.
+
+    ``audio`` (channels, samples) float32 C-contiguous is read as if ``pad`` zeros were
+    prepended (and as many as needed appended); frame ``f`` starts at padded sample
+    ``f * hop``. ``frames`` is float32 (channels, n_frames, len(window)).
+    """
+    channels, length = audio.shape
+    n_frames, n_fft = frames.shape[1], frames.shape[2]
+    for task in prange(channels * n_frames):
+        channel = task // n_frames
+        frame = task % n_frames
+        start = frame * hop - pad
+        first = min(n_fft, max(0, -start))
+        stop = max(first, min(n_fft, length - start))
+        out = frames[channel, frame]
+        out[:first] = 0.0
+        _multiply_into(out[first:stop], audio[channel, start + first : start + stop], window[first:stop])
+        out[stop:] = 0.0
+
+
+@njit(cache=True)
+def _window_sum_at(window, hop, n_frames, position):
+    """Sum of squared windows of all frames covering padded sample ``position``."""
+    n_fft = window.shape[0]
+    first = max(0, (position - n_fft) // hop + 1)
+    last = min(n_frames - 1, position // hop)
+    total = 0.0
+    for frame in range(first, last + 1):
+        value = window[position - frame * hop]
+        total += value * value
+    return total
+
+
+@njit(cache=True, parallel=True)
+def overlap_add(frames, window, hop, pad, out):
+    """Inverse of :func:`frame_signal` by windowed overlap-add into zeroed ``out``.
+
+    ``frames`` (channels, n_frames, n_fft) float32 C-contiguous are multiplied by
+    ``window`` again, summed at their positions and divided by the sum of squared
+    windows (where it exceeds :data:`WINDOW_SUM_FLOOR`). ``out`` float32
+    (channels, length) receives padded samples ``pad .. pad + length``.
+    """
+    channels, n_frames, n_fft = frames.shape
+    length = out.shape[1]
+    # Where every frame that could cover a sample exists, the window sum depends only on
+    # the sample's offset modulo hop; compute those hop values once.
+    inverse_sum = np.ones(hop, dtype=np.float32)
+    for offset in range(hop):
+        total = 0.0
+        for n in range(offset, n_fft, hop):
+            total += window[n] * window[n]
+        if total > WINDOW_SUM_FLOOR:
+            inverse_sum[offset] = 1.0 / total
+    interior_start = n_fft - 1
+    interior_stop = n_frames * hop
+    n_blocks = (length + _OLA_BLOCK - 1) // _OLA_BLOCK
+    for task in prange(channels * n_blocks):
+        channel = task // n_blocks
+        block = task % n_blocks
+        begin = pad + block * _OLA_BLOCK
+        end = min(pad + length, begin + _OLA_BLOCK)
+        target = out[channel, begin - pad : end - pad]
+        first = max(0, (begin - n_fft) // hop + 1)
+        last = min(n_frames - 1, (end - 1) // hop)
+        for frame in range(first, last + 1):
+            origin = frame * hop
+            lo = max(begin, origin)
+            hi = min(end, origin + n_fft)
+            span = slice(lo - origin, hi - origin)
+            _multiply_add(target[lo - begin : hi - begin], frames[channel, frame, span], window[span])
+        # Interior: walk the periodic window sum one hop period at a time.
+        position = min(max(begin, interior_start), end)
+        interior_end = max(position, min(end, interior_stop))
+        while position < interior_end:
+            offset = position % hop
+            count = min(hop - offset, interior_end - position)
+            _multiply(target[position - begin : position - begin + count], inverse_sum[offset : offset + count])
+            position += count
+        for position in range(begin, min(end, interior_start)):
+            _divide_by_window_sum(target, position - begin, _window_sum_at(window, hop, n_frames, position))
+        for position in range(max(begin, interior_end), end):
+            _divide_by_window_sum(target, position - begin, _window_sum_at(window, hop, n_frames, position))
+
+
+@njit(cache=True)
+def _multiply_add(target, values, weights):
+    """``target += values * weights`` for equally long 1-D arrays."""
+    for i in range(target.shape[0]):
+        target[i] += values[i] * weights[i]
+
+
+@njit(cache=True)
+def _multiply_into(target, values, weights):
+    """``target = values * weights`` for equally long 1-D arrays."""
+    for i in range(target.shape[0]):
+        target[i] = values[i] * weights[i]
+
+
+@njit(cache=True)
+def _multiply(target, weights):
+    """``target *= weights`` for equally long 1-D arrays."""
+    for i in range(target.shape[0]):
+        target[i] *= weights[i]
+
+
+@njit(cache=True)
+def _divide_by_window_sum(target, index, total):
+    """Divide ``target[index]`` by a window sum unless it is below the floor."""
+    if total > WINDOW_SUM_FLOOR:
+        target[index] /= total
+
+
+@njit(cache=True, parallel=True)
+def magnitude_phase(spec, magnitude, phase):
+    """Fill flat float32 ``magnitude`` and ``phase`` (radians) of flat complex64 ``spec``."""
+    size = spec.shape[0]
+    for block in prange((size + _ELEMENT_BLOCK - 1) // _ELEMENT_BLOCK):
+        for i in range(block * _ELEMENT_BLOCK, min(size, (block + 1) * _ELEMENT_BLOCK)):
+            value = spec[i]
+            magnitude[i] = np.sqrt(value.real * value.real + value.imag * value.imag)
+            phase[i] = np.arctan2(value.imag, value.real)
+
+
+@njit(cache=True, parallel=True)
+def polar(magnitude, phase, spec):
+    """Fill flat complex64 ``spec`` with ``magnitude * exp(1j * phase)`` of flat float32 arrays."""
+    size = magnitude.shape[0]
+    for block in prange((size + _ELEMENT_BLOCK - 1) // _ELEMENT_BLOCK):
+        for i in range(block * _ELEMENT_BLOCK, min(size, (block + 1) * _ELEMENT_BLOCK)):
+            spec[i] = complex(magnitude[i] * np.cos(phase[i]), magnitude[i] * np.sin(phase[i]))
+
+
+@njit(cache=True, parallel=True)
+def ratio_masks(estimates, power, eps, masks):
+    """Fill ``masks`` with ``(|e_j|**power + eps) / sum_k (|e_k|**power + eps)``.
+
+    ``estimates`` and ``masks`` are float32 (sources, n). The masks sum to one over
+    sources at every element; where all estimates are zero each source gets
+    ``1 / sources``.
+    """
+    n_sources, size = estimates.shape
+    for block in prange((size + _ELEMENT_BLOCK - 1) // _ELEMENT_BLOCK):
+        for i in range(block * _ELEMENT_BLOCK, min(size, (block + 1) * _ELEMENT_BLOCK)):
+            total = 0.0
+            for source in range(n_sources):
+                value = abs(estimates[source, i])
+                if power == 1.0:
+                    weight = value + eps
+                elif power == 2.0:
+                    weight = value * value + eps
+                else:
+                    weight = value**power + eps
+                masks[source, i] = weight
+                total += weight
+            scale = 1.0 / total
+            for source in range(n_sources):
+                masks[source, i] *= scale
+
+
+@njit(cache=True, parallel=True)
+def apply_masks(mixture, masks, out):
+    """Fill complex64 ``out`` (sources, n) with flat complex64 ``mixture`` times float32
+    ``masks`` (sources, n) clipped to [0, 1]."""
+    n_sources, size = masks.shape
+    for block in prange((size + _ELEMENT_BLOCK - 1) // _ELEMENT_BLOCK):
+        for i in range(block * _ELEMENT_BLOCK, min(size, (block + 1) * _ELEMENT_BLOCK)):
+            value = mixture[i]
+            for source in range(n_sources):
+                gain = min(max(masks[source, i], np.float32(0.0)), np.float32(1.0))
+                out[source, i] = value * gain

@@ -1,0 +1,134 @@
+"""Short-time Fourier transform of (channels, samples) audio, and polar conversions.
+
+Framing and overlap-add run in Numba kernels (:mod:`sepframework.kernels`); the FFTs
+are ``scipy.fft`` on float32, threaded over as many workers as Numba uses.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from sepframework import kernels
+from sepframework.interfaces import SeparationError, Transform
+
+
+class STFT(Transform):
+    """STFT with ``torch.stft(..., center=True, pad_mode="constant")`` conventions.
+
+    ``window`` is a :func:`scipy.signal.get_window` name (periodic, e.g. ``"hann"``) or
+    an array of ``n_fft`` samples. With ``center=True`` the signal is zero-padded by
+    ``n_fft // 2`` on both sides, so frame ``t`` is centred on sample ``t * hop_length``
+    and even one-sample inputs give one frame. Empty inputs give zero frames.
+    The inverse overlap-adds the windowed inverse FFTs and divides by the sum of squared
+    windows, so ``inverse(forward(x), x.shape[1])`` reconstructs ``x`` for any window and
+    hop whose squared windows overlap-add to a non-zero sum (e.g. Hann, hop <= n_fft/2).
+    """
+
+    def __init__(
+        self,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        window: str | np.ndarray = "hann",
+        center: bool = True,
+    ) -> None:
+        if int(n_fft) != n_fft or n_fft < 2:
+            raise SeparationError(f"n_fft must be an integer >= 2, got {n_fft}")
+        if int(hop_length) != hop_length or not 1 <= hop_length <= n_fft:
+            raise SeparationError(f"hop_length must be an integer in [1, n_fft={n_fft}], got {hop_length}")
+        self.n_fft = int(n_fft)
+        self.hop_length = int(hop_length)
+        self.center = bool(center)
+        self.window = _make_window(window, self.n_fft)
+
+    @property
+    def n_bins(self) -> int:
+        """Frequency bins per frame: ``n_fft // 2 + 1``."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def _pad(self) -> int:
+        return self.n_fft // 2 if self.center else 0
+
+    def n_frames(self, length: int) -> int:
+        """Frames :meth:`forward` returns for ``length`` samples (0 for an empty input)."""
+        padded = length + 2 * self._pad
+        if length <= 0 or padded < self.n_fft:
+            return 0
+        return 1 + (padded - self.n_fft) // self.hop_length
+
+    def forward(self, audio: np.ndarray) -> np.ndarray:
+        """Complex64 spectrogram (channels, n_bins, frames) of float32 (channels, samples).
+
+        The result is a transposed view of a C-contiguous (channels, frames, n_bins)
+        buffer, as ``torch.stft`` returns; :meth:`inverse` is fastest on that layout.
+        """
+        audio = np.asarray(audio)
+        if audio.ndim != 2:
+            raise SeparationError(f"audio must be shaped (channels, samples), got an array of shape {audio.shape}")
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        n_frames = self.n_frames(audio.shape[1])
+        frames = np.empty((audio.shape[0], n_frames, self.n_fft), dtype=np.float32)
+        kernels.frame_signal(audio, self.window, self.hop_length, self._pad, frames)
+        spec = scipy.fft.rfft(frames, axis=-1, overwrite_x=True, workers=numba.get_num_threads())
+        return spec.transpose(0, 2, 1)
+
+    def inverse(self, data: np.ndarray, length: int) -> np.ndarray:
+        """Float32 audio (channels, ``length``) from a (channels, n_bins, frames) spectrogram.
+
+        Samples beyond the last frame are zero.
+        """
+        spec = np.asarray(data)
+        if spec.ndim != 3 or spec.shape[1] != self.n_bins:
+            raise SeparationError(
+                f"spectrogram must be shaped (channels, {self.n_bins}, frames) for n_fft={self.n_fft}, "
+                f"got an array of shape {spec.shape}"
+            )
+        if int(length) != length or length < 0:
+            raise SeparationError(f"length must be a non-negative integer, got {length}")
+        by_frame = np.ascontiguousarray(spec.transpose(0, 2, 1), dtype=np.complex64)
+        frames = scipy.fft.irfft(by_frame, n=self.n_fft, axis=-1, workers=numba.get_num_threads())
+        audio = np.zeros((spec.shape[0], int(length)), dtype=np.float32)
+        kernels.overlap_add(frames, self.window, self.hop_length, self._pad, audio)
+        return audio
+
+
+def magnitude_phase(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 magnitude and phase (radians) of a complex array, in its shape and layout."""
+    spec = np.asarray(spec)
+    order = kernels.memory_order(spec)
+    flat = np.ascontiguousarray(spec.transpose(order), dtype=np.complex64)
+    magnitude = np.empty(flat.shape, dtype=np.float32)
+    phase = np.empty(flat.shape, dtype=np.float32)
+    kernels.magnitude_phase(flat.reshape(-1), magnitude.reshape(-1), phase.reshape(-1))
+    undo = kernels.inverse_permutation(order)
+    return magnitude.transpose(undo), phase.transpose(undo)
+
+
+def from_magnitude_phase(magnitude: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """Complex64 ``magnitude * exp(1j * phase)``, in the shape and layout of ``magnitude``."""
+    magnitude, phase = np.asarray(magnitude), np.asarray(phase)
+    if magnitude.shape != phase.shape:
+        raise SeparationError(f"magnitude shape {magnitude.shape} differs from phase shape {phase.shape}")
+    order = kernels.memory_order(magnitude)
+    flat_magnitude = np.ascontiguousarray(magnitude.transpose(order), dtype=np.float32)
+    flat_phase = np.ascontiguousarray(phase.transpose(order), dtype=np.float32)
+    spec = np.empty(flat_magnitude.shape, dtype=np.complex64)
+    kernels.polar(flat_magnitude.reshape(-1), flat_phase.reshape(-1), spec.reshape(-1))
+    return spec.transpose(kernels.inverse_permutation(order))
+
+
+def _make_window(window: str | np.ndarray, n_fft: int) -> np.ndarray:
+    """Float32 C-contiguous window of ``n_fft`` samples from a name or an array."""
+    if isinstance(window, str):
+        try:
+            values = scipy.signal.get_window(window, n_fft, fftbins=True)
+        except ValueError as error:
+            raise SeparationError(f"unknown window {window!r}: {error}") from None
+    else:
+        values = np.asarray(window)
+        if values.shape != (n_fft,):
+            raise SeparationError(f"window must have shape ({n_fft},), got {values.shape}")
+    return np.ascontiguousarray(values, dtype=np.float32)
