@@ -1,0 +1,149 @@
+"""The GRU separator: STFT, one set of masks per frame from the GRU, masked iSTFT.
+
+Stereo: the masks are computed once from the channel-mean magnitude and applied to the
+complex STFT of every channel, so the stereo image is kept and the cost does not grow
+with the channel count. A causal (unidirectional) model also streams: see
+:meth:`GRUSeparator.frame_processor` and :mod:`sepframework.streaming`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from sepframework.interfaces import SeparationError, Separator
+from sepframework.masks import apply_masks
+from sepframework.stft import STFT
+from sepframework.streaming import end_padded
+
+from sep_gru.network import GRUConfig, MaskGRU
+
+#: File name of the weights in a registry entry.
+WEIGHTS_FILE = "model.safetensors"
+
+
+class GRUSeparator(Separator):
+    """Vocals/accompaniment separation with a GRU mask network on 16 kHz magnitude frames.
+
+    Offline, long inputs are cut into chunks of ``chunk_frames`` frames, each preceded
+    (and, for a bidirectional network, followed) by ``context_frames`` frames of warm-up
+    whose masks are discarded; the chunks run through the network as one batch.
+    ``network`` wraps an existing (e.g. training) network instead of a fresh one.
+    ``chunk_frames=None`` runs the whole input as one sequence, which for a causal
+    network is exactly what streaming computes.
+    """
+
+    sample_rate = 16000
+    sources = ("vocals", "accompaniment")
+    segment_seconds = 60.0
+
+    def __init__(
+        self,
+        config: GRUConfig = GRUConfig(),
+        chunk_frames: int | None = 128,
+        context_frames: int = 16,
+        network: MaskGRU | None = None,
+    ) -> None:
+        super().__init__()
+        if config.n_sources != len(self.sources):
+            raise SeparationError(f"a GRU separator needs n_sources={len(self.sources)}, got {config.n_sources}")
+        if chunk_frames is not None and chunk_frames < 1:
+            raise SeparationError(f"chunk_frames must be positive or None, got {chunk_frames}")
+        self.config = config
+        self.stft = STFT(config.n_fft, config.hop_length)
+        self.network = (network if network is not None else MaskGRU(config)).eval()
+        self.chunk_frames = chunk_frames
+        self.context_frames = context_frames
+        self.context_samples = context_frames * config.hop_length
+
+    @classmethod
+    def load(
+        cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu"
+    ) -> GRUSeparator:
+        if not weights or WEIGHTS_FILE not in weights:
+            raise SeparationError(
+                f"the gru plugin needs trained weights ({WEIGHTS_FILE}); load a registry model such as "
+                "'gru' or 'gru-stream'"
+            )
+        separator = cls(GRUConfig.from_args(dict(args)))
+        separator.load_weights(Path(weights[WEIGHTS_FILE]))
+        return separator.to(device)
+
+    def load_weights(self, path: Path) -> None:
+        """Load a safetensors state dict (any float dtype) into the network."""
+        state = {name: tensor.float() for name, tensor in load_file(str(path)).items()}
+        try:
+            self.network.load_state_dict(state)
+        except RuntimeError as error:
+            raise SeparationError(f"{path} does not match the GRU config: {str(error).splitlines()[0]}") from None
+
+    def to(self, device: str) -> GRUSeparator:
+        self.network.to(device)
+        return super().to(device)
+
+    @property
+    def causal(self) -> bool:
+        """Whether mask frame ``t`` depends on frames ``0..t`` only (streamable)."""
+        return not self.config.bidirectional
+
+    def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        spec = self.stft.forward(end_padded(audio, self.stft))
+        magnitude = np.abs(spec).mean(axis=0).T  # (frames, bins), channel mean
+        masks = self._chunked_masks(magnitude)
+        stems = apply_spectral_masks(spec, masks, self.sources)
+        return {name: self.stft.inverse(stem, audio.shape[1]) for name, stem in stems.items()}
+
+    def frame_processor(self) -> GRUFrameProcessor:
+        """A fresh stateful processor for :class:`sepframework.streaming.Streamer`."""
+        if not self.causal:
+            raise SeparationError("this GRU model is bidirectional and cannot stream; use the causal model 'gru-stream'")
+        return GRUFrameProcessor(self)
+
+    def masks(self, magnitude: np.ndarray, state: torch.Tensor | None = None) -> tuple[np.ndarray, torch.Tensor]:
+        """Masks (sources, bins, frames) of one magnitude sequence (frames, bins), and the new GRU state."""
+        with torch.inference_mode():
+            tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
+            masks, state = self.network(tensor[None], state)
+        return masks[0].permute(1, 2, 0).cpu().numpy(), state
+
+    def _chunked_masks(self, magnitude: np.ndarray) -> np.ndarray:
+        """Masks (sources, bins, frames) computed chunk-wise in one batch (see the class doc)."""
+        frames, bins = magnitude.shape
+        chunk, left = self.chunk_frames, self.context_frames
+        right = 0 if self.causal else left
+        if chunk is None or frames <= chunk + left + right:
+            return self.masks(magnitude)[0]
+        n_chunks = math.ceil(frames / chunk)
+        with torch.inference_mode():
+            tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
+            padded = torch.nn.functional.pad(tensor, (0, 0, left, n_chunks * chunk - frames + right))
+            windows = padded.unfold(0, left + chunk + right, chunk).transpose(1, 2)  # (chunks, window, bins)
+            masks, _ = self.network(windows.contiguous())
+            kept = masks[:, left : left + chunk].reshape(n_chunks * chunk, -1, bins)[:frames]
+        return kept.permute(1, 2, 0).cpu().numpy()
+
+
+class GRUFrameProcessor:
+    """Separates consecutive STFT frames of a stream, carrying the GRU state between calls."""
+
+    def __init__(self, separator: GRUSeparator) -> None:
+        self.separator = separator
+        self.state: torch.Tensor | None = None
+
+    def __call__(self, spec: np.ndarray) -> dict[str, np.ndarray]:
+        """Source spectrograms {source: (channels, bins, k)} of mixture frames (channels, bins, k)."""
+        magnitude = np.abs(spec).mean(axis=0).T
+        masks, self.state = self.separator.masks(magnitude, self.state)
+        return apply_spectral_masks(spec, masks, self.separator.sources)
+
+
+def apply_spectral_masks(spec: np.ndarray, masks: np.ndarray, sources: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Mask every channel of ``spec`` (channels, bins, frames) with ``masks`` (sources, bins, frames)."""
+    per_channel = np.broadcast_to(masks[:, None], (masks.shape[0], *spec.shape))
+    return dict(zip(sources, apply_masks(spec, per_channel)))

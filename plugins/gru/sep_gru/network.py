@@ -1,0 +1,81 @@
+"""The GRU mask network: magnitude frames in, one soft mask per source out.
+
+Joint time-frequency masking (Huang et al., 2014): the network predicts every source at
+once and its masks are a softmax over sources, so they sum to one and the estimates
+add up to the mixture. A unidirectional network is frame-causal: mask frame ``t``
+depends on magnitude frames ``0..t`` only, and its GRU state can be carried across calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from sepframework.interfaces import SeparationError
+
+
+@dataclass(frozen=True)
+class GRUConfig:
+    """Hyper-parameters of a GRU separator; recorded as ``args`` in ``config.json``."""
+
+    n_fft: int = 1024
+    hop_length: int = 512
+    hidden_size: int = 128
+    num_layers: int = 2
+    bidirectional: bool = False
+    n_sources: int = 2
+
+    @property
+    def n_bins(self) -> int:
+        """Frequency bins per STFT frame."""
+        return self.n_fft // 2 + 1
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> GRUConfig:
+        """Config from ``config.json`` args; unknown keys are a clear error."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(args) - known)
+        if unknown:
+            raise SeparationError(f"unknown GRU config key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**args)
+
+    def to_args(self) -> dict[str, Any]:
+        """The config as plain JSON-ready values."""
+        return asdict(self)
+
+
+class MaskGRU(nn.Module):
+    """log-magnitude -> per-bin affine -> Linear+tanh -> GRU -> skip-joined MLP -> softmax masks.
+
+    Input ``magnitude`` (batch, frames, bins); output masks (batch, frames, sources, bins)
+    and the GRU state (num_layers * directions, batch, hidden).
+    """
+
+    def __init__(self, config: GRUConfig) -> None:
+        super().__init__()
+        self.config = config
+        hidden, bins = config.hidden_size, config.n_bins
+        directions = 2 if config.bidirectional else 1
+        self.input_mean = nn.Parameter(torch.zeros(bins))
+        self.input_scale = nn.Parameter(torch.ones(bins))
+        self.encoder = nn.Sequential(nn.Linear(bins, hidden), nn.Tanh())
+        self.gru = nn.GRU(hidden, hidden, config.num_layers, batch_first=True, bidirectional=config.bidirectional)
+        self.decoder = nn.Sequential(
+            nn.Linear(hidden * (1 + directions), hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, config.n_sources * bins),
+        )
+
+    def forward(
+        self, magnitude: torch.Tensor, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, frames, bins = magnitude.shape
+        features = (torch.log1p(magnitude) - self.input_mean) * self.input_scale
+        encoded = self.encoder(features)
+        recurrent, state = self.gru(encoded, state)
+        logits = self.decoder(torch.cat([encoded, recurrent], dim=-1))
+        masks = torch.softmax(logits.view(batch, frames, self.config.n_sources, bins), dim=2)
+        return masks, state
