@@ -1,8 +1,15 @@
 """The model registry: which named models exist and where their verified files are.
 
-The index lives in ``registry/index.json`` (one entry per model: plugin, Hub repo id,
-pinned revision, files with sha256, sample rate, sources, licence, metrics). A model's
-files are bundled in ``registry/<name>/`` when shipped with the project.
+The index lives in ``registry/index.json``: ``{"models": {name: entry}}`` where an entry
+names its plugin, Hub repo id, pinned revision (a 40-hex commit sha, or ``null`` while the
+model is not published), files with sha256, sample rate, sources, licence, description
+and metrics. A model shipped with the project keeps its files (``config.json``, weights,
+model card ``README.md``) in ``registry/<name>/``.
+
+:func:`fetch` returns a model's files: the bundled copy when complete, else the Hugging
+Face cache, else a download of the pinned revision (see :mod:`sepframework.hub`). Every
+file is checked against its sha256 before use. ``hf://ORG/REPO[@REVISION]`` names any Hub
+repository in the same layout, without an index entry.
 """
 
 from __future__ import annotations
@@ -10,12 +17,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sepframework.interfaces import SeparationError
+
+#: The model's plugin and constructor arguments: ``{"plugin": ..., "args": {...}}``.
+CONFIG_FILE = "config.json"
+#: The model card: Markdown with YAML metadata, as on the Hub.
+CARD_FILE = "README.md"
+#: Optional scores written by ``sep train``: ``{"validation": {source: {metric: value}}}``.
+METRICS_FILE = "metrics.json"
+#: The only weight format loaded: safetensors hold tensors, never code.
+WEIGHTS_SUFFIX = ".safetensors"
+#: Pickle-based formats, which can run code when loaded: always refused.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+
+_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 class RegistryError(SeparationError):
@@ -28,14 +49,33 @@ def registry_dir() -> Path:
     return Path(override) if override else Path(__file__).resolve().parents[1] / "registry"
 
 
+def index_path() -> Path:
+    """The index file, ``registry/index.json``."""
+    return registry_dir() / "index.json"
+
+
+def is_commit_sha(revision: str) -> bool:
+    """Whether ``revision`` is a full 40-hex commit sha (immutable, unlike a branch)."""
+    return bool(_COMMIT_SHA.fullmatch(revision))
+
+
+def check_loadable(filename: str, owner: str) -> None:
+    """Refuse pickle-based weight files, which could run code when loaded."""
+    if filename.lower().endswith(PICKLE_SUFFIXES):
+        raise RegistryError(
+            f"{owner}: refusing '{filename}': pickle-based weights can run code when loaded; "
+            f"sepframework loads weights only from {WEIGHTS_SUFFIX} files"
+        )
+
+
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model of the registry index."""
+    """One model of the registry index (or a pinned ``hf://`` repository)."""
 
     name: str
     plugin: str
     repo_id: str
-    revision: str
+    revision: str | None
     files: dict[str, str]
     sample_rate: int
     sources: tuple[str, ...]
@@ -47,11 +87,11 @@ class ModelEntry:
     @classmethod
     def from_json(cls, name: str, data: dict[str, Any]) -> ModelEntry:
         try:
-            return cls(
+            entry = cls(
                 name=name,
                 plugin=data["plugin"],
                 repo_id=data["repo_id"],
-                revision=data["revision"],
+                revision=data.get("revision"),
                 files=dict(data["files"]),
                 sample_rate=int(data["sample_rate"]),
                 sources=tuple(data["sources"]),
@@ -62,23 +102,50 @@ class ModelEntry:
             )
         except (KeyError, TypeError, ValueError) as error:
             raise RegistryError(f"registry entry '{name}' is malformed: {error!r}") from error
+        if entry.revision is not None and not is_commit_sha(entry.revision):
+            raise RegistryError(
+                f"registry entry '{name}' pins revision '{entry.revision}': use the full 40-hex commit sha "
+                "printed by `sep registry publish` (or null while the model is not published)"
+            )
+        for filename in entry.files:
+            check_loadable(filename, f"registry entry '{name}'")
+        return entry
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as stored in ``index.json`` (without its name)."""
+        data = asdict(self)
+        del data["name"]
+        data["sources"] = list(self.sources)
+        return data
 
 
 @lru_cache(maxsize=4)
 def _load_index(path: Path) -> dict[str, ModelEntry]:
     if not path.exists():
         return {}
-    data = json.loads(path.read_text())
-    return {name: ModelEntry.from_json(name, entry) for name, entry in data["models"].items()}
+    try:
+        data = json.loads(path.read_text())
+        models = data["models"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise RegistryError(f"{path} is not a valid registry index: {error}") from error
+    return {name: ModelEntry.from_json(name, entry) for name, entry in models.items()}
 
 
 def index() -> dict[str, ModelEntry]:
     """All registry entries by model name."""
-    return _load_index(registry_dir() / "index.json")
+    return _load_index(index_path())
 
 
 def find(name: str) -> ModelEntry | None:
-    """The entry named ``name``, or ``None``."""
+    """The entry named ``name``, or ``None``.
+
+    An ``hf://ORG/REPO[@REVISION]`` name is resolved on the Hub (or in the cache when
+    offline) to an entry pinned to a commit, downloading and verifying its files.
+    """
+    from sepframework import hub
+
+    if hub.is_hub_uri(name):
+        return hub_entry(name)
     return index().get(name)
 
 
@@ -97,32 +164,200 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def bundled_folder(entry: ModelEntry) -> Path:
+    """Where the entry's files are when shipped with the project."""
+    return registry_dir() / entry.name
+
+
 def bundled_files(entry: ModelEntry) -> dict[str, Path] | None:
     """The entry's files from ``registry/<name>/`` when all are present and verified."""
-    folder = registry_dir() / entry.name
-    paths = {filename: folder / filename for filename in entry.files}
+    from sepframework import hub
+
+    if hub.is_hub_uri(entry.name):
+        return None
+    paths = {filename: bundled_folder(entry) / filename for filename in entry.files}
     if not all(path.is_file() for path in paths.values()):
         return None
     for filename, path in paths.items():
         if sha256_of(path) != entry.files[filename]:
             raise RegistryError(
-                f"bundled file {path} does not match its sha256 in the registry index; "
-                "reinstall sepframework or run `sep models pull` to fetch a verified copy"
+                f"model '{entry.name}': bundled file {path} does not match its sha256 in the registry "
+                "index, so it is not used; reinstall sepframework to restore it"
             )
     return paths
 
 
+def availability(entry: ModelEntry) -> str:
+    """Where the entry's files would come from, without hashing or network:
+    ``bundled``, ``cached``, ``hub`` (to download) or ``missing``."""
+    from sepframework import hub
+
+    if all((bundled_folder(entry) / filename).is_file() for filename in entry.files):
+        return "bundled"
+    if entry.revision is None:
+        return "missing"
+    if all(hub.cached_path(entry.repo_id, entry.revision, filename) for filename in entry.files):
+        return "cached"
+    return "hub"
+
+
 def fetch(entry: ModelEntry) -> dict[str, Path]:
-    """Local, verified paths of all files of ``entry``."""
+    """Local, verified paths of all files of ``entry``: bundled, cached or downloaded."""
+    from sepframework import hub
+
     paths = bundled_files(entry)
-    if paths is None:
-        raise RegistryError(f"the files of model '{entry.name}' are not available locally")
-    return paths
+    if paths is not None:
+        return paths
+    if entry.revision is None:
+        raise RegistryError(
+            f"model '{entry.name}' is not published on the Hub yet (no pinned revision) and its "
+            f"files are missing from {bundled_folder(entry)}"
+        )
+    return hub.download(entry.repo_id, entry.revision, entry.files, f"model '{entry.name}'")
 
 
 def read_config(files: dict[str, Path]) -> dict[str, Any]:
-    """The model's ``config.json``: ``{"plugin": ..., "args": {...}}``."""
+    """The model's ``config.json``: ``{"plugin": ..., "args": {...}}`` (a JSON object)."""
+    if CONFIG_FILE not in files:
+        raise RegistryError("the model has no config.json")
+    path = files[CONFIG_FILE]
     try:
-        return json.loads(files["config.json"].read_text())
-    except KeyError as error:
-        raise RegistryError("the model has no config.json") from error
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RegistryError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(config, dict) or not isinstance(config.get("plugin"), str):
+        raise RegistryError(f"{path} must be a JSON object naming its \"plugin\"")
+    if not isinstance(config.get("args", {}), dict):
+        raise RegistryError(f"{path}: \"args\" must be a JSON object")
+    return config
+
+
+def _plugin_metadata(config: dict[str, Any], owner: str) -> tuple[str, int, tuple[str, ...]]:
+    """Plugin, sample rate and sources: from the config, else from the plugin's class."""
+    from sepframework import plugins
+
+    plugin = config["plugin"]
+    if "sample_rate" in config and "sources" in config:
+        return plugin, int(config["sample_rate"]), tuple(config["sources"])
+    try:
+        cls = plugins.get_plugin(plugin).load()
+    except plugins.PluginError as error:
+        raise RegistryError(f"{owner} needs plugin '{plugin}': {error}") from error
+    return plugin, int(cls.sample_rate), tuple(cls.sources)
+
+
+def hub_entry(uri: str) -> ModelEntry:
+    """An entry for ``hf://ORG/REPO[@REVISION]``, pinned to the commit it resolves to."""
+    from sepframework import hub
+
+    repo_id, revision = hub.parse_hub_uri(uri)
+    commit, paths = hub.snapshot(repo_id, revision, f"model '{uri}'")
+    config = read_config(paths)
+    plugin, sample_rate, sources = _plugin_metadata(config, f"model '{uri}'")
+    return ModelEntry(
+        name=uri,
+        plugin=plugin,
+        repo_id=repo_id,
+        revision=commit,
+        files={filename: sha256_of(path) for filename, path in paths.items()},
+        sample_rate=sample_rate,
+        sources=sources,
+    )
+
+
+def card_metadata(path: Path) -> dict[str, Any]:
+    """Licence, description (first paragraph) and metrics of a model card.
+
+    Metrics come from the card's ``model-index`` as ``{dataset name: {metric name: value}}``;
+    without one, from ``metrics.json`` beside the card (its ``validation`` scores).
+    """
+    from huggingface_hub import ModelCard
+
+    if not path.is_file():
+        raise RegistryError(f"model card {path} is missing")
+    card = ModelCard.load(path)
+    if not card.data.license:
+        raise RegistryError(f"model card {path} needs YAML metadata with a license")
+    metrics: dict[str, dict[str, float]] = {}
+    for result in card.data.eval_results or []:
+        dataset = metrics.setdefault(result.dataset_name, {})
+        dataset[result.metric_name or result.metric_type] = result.metric_value
+    scores = path.with_name(METRICS_FILE)
+    if not metrics and scores.is_file():
+        metrics = json.loads(scores.read_text()).get("validation", {})
+    paragraphs = [p.strip() for p in card.text.split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
+    return {
+        "license": card.data.license,
+        "description": " ".join(paragraphs[0].split()) if paragraphs else "",
+        "metrics": metrics,
+    }
+
+
+def model_file_names(names: list[str], owner: str) -> list[str]:
+    """The files a model is made of, among ``names``: ``config.json`` and safetensors weights.
+
+    Other files are not part of the model; pickle weights without a safetensors copy are refused.
+    """
+    if CONFIG_FILE not in names:
+        raise RegistryError(f"{owner} has no {CONFIG_FILE}, so it is not a sepframework model")
+    weights = sorted(name for name in names if name.endswith(WEIGHTS_SUFFIX))
+    if not weights:
+        for name in names:
+            check_loadable(name, owner)
+    return [CONFIG_FILE, *weights]
+
+
+def model_folder_files(folder: Path) -> list[Path]:
+    """The model files of a folder (see :func:`model_file_names`)."""
+    if not folder.is_dir():
+        raise RegistryError(f"model folder {folder} does not exist")
+    names = sorted(path.name for path in folder.iterdir() if path.is_file())
+    return [folder / name for name in model_file_names(names, str(folder))]
+
+
+def entry_from_folder(
+    name: str, folder: Path, repo_id: str | None = None, revision: str | None = None
+) -> ModelEntry:
+    """The index entry of a model folder: its config, card metadata and file sha256s.
+
+    ``repo_id`` defaults to the current entry's. Without ``revision``, the current pin is
+    kept only while the files are unchanged: a pin must designate exactly these files.
+    """
+    files = model_folder_files(folder)
+    config = read_config({CONFIG_FILE: files[0]})
+    plugin, sample_rate, sources = _plugin_metadata(config, f"model '{name}'")
+    card = card_metadata(folder / CARD_FILE)
+    sha256s = {path.name: sha256_of(path) for path in files}
+    previous = index().get(name)
+    repo_id = repo_id or (previous.repo_id if previous else None)
+    if not repo_id:
+        raise RegistryError(f"model '{name}' has no Hub repo id yet: give one (ORG/REPO)")
+    if revision is None and previous is not None and previous.files == sha256s:
+        revision = previous.revision
+    if revision is not None and not is_commit_sha(revision):
+        raise RegistryError(f"revision '{revision}' is not a full 40-hex commit sha")
+    return ModelEntry(
+        name=name,
+        plugin=plugin,
+        repo_id=repo_id,
+        revision=revision,
+        files=sha256s,
+        sample_rate=sample_rate,
+        sources=sources,
+        license=card["license"],
+        description=card["description"],
+        metrics=card["metrics"],
+        default=previous.default if previous else False,
+    )
+
+
+def write_entry(entry: ModelEntry) -> Path:
+    """Add or replace ``entry`` in ``index.json``; returns the index path."""
+    path = index_path()
+    data = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    data["models"][entry.name] = entry.to_json()
+    data["models"] = dict(sorted(data["models"].items()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    _load_index.cache_clear()
+    return path

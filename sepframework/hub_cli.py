@@ -1,0 +1,68 @@
+"""``sep registry``: publish model folders to the Hub and pin them in ``registry/index.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from sepframework import hub
+from sepframework.registry import entry_from_folder, registry_dir, write_entry
+
+folder_option = click.option(
+    "--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Model folder (config.json, *.safetensors, README.md); default: registry/NAME.",
+)
+
+
+@click.group()
+def registry() -> None:
+    """Publish models to the Hub and maintain the registry index.
+
+    \b
+    sep registry publish unet --repo ORG/sep-unet   # upload, print the revision to pin
+    sep registry add unet                           # (re)compute unet's index entry
+    """
+
+
+@registry.command()
+@click.argument("name")
+@click.option("--repo", "repo_id", required=True, help="Hub repository, ORG/REPO (created if needed).")
+@folder_option
+@click.option("--token", default=None, help="Hub token with write access (default: HF_TOKEN or the saved login).")
+@click.option("--private", is_flag=True, help="Create the repository as private.")
+@click.option("-m", "--message", default=None, help="Commit message.")
+@click.option("--write-index", is_flag=True, help="Also pin the new revision in registry/index.json.")
+def publish(name: str, repo_id: str, folder: Path | None, token: str | None, private: bool,
+            message: str | None, write_index: bool) -> None:
+    """Upload model NAME's weights, config and card to the Hub as one commit.
+
+    Prints the new revision and the sha256s to pin in the registry index.
+    """
+    folder = folder or registry_dir() / name
+    published = hub.publish(folder, repo_id, token=token, private=private, message=message)
+    click.echo(f"published {', '.join(published.uploaded)} to {repo_id} at revision {published.revision}")
+    pin = {"repo_id": published.repo_id, "revision": published.revision, "files": published.files}
+    click.echo(f"pin in the index entry of '{name}':\n{json.dumps(pin, indent=2)}")
+    if write_index:
+        entry = entry_from_folder(name, folder, repo_id, published.revision)
+        click.echo(f"updated {write_entry(entry)}")
+
+
+@registry.command()
+@click.argument("name")
+@click.option("--repo", "repo_id", default=None, help="Hub repository, ORG/REPO (default: the current entry's).")
+@click.option("--revision", default=None,
+              help="Commit sha printed by `sep registry publish` (default: kept while the files are unchanged).")
+@folder_option
+def add(name: str, repo_id: str | None, revision: str | None, folder: Path | None) -> None:
+    """Write NAME's entry in registry/index.json from its model folder.
+
+    Reads config.json (plugin, args) and the card's YAML (licence, metrics), and records
+    the sha256 of config.json and every *.safetensors file.
+    """
+    entry = entry_from_folder(name, folder or registry_dir() / name, repo_id, revision)
+    path = write_entry(entry)
+    pinned = f"pinned at {entry.revision}" if entry.revision else "not published (revision null)"
+    click.echo(f"{name}: {len(entry.files)} file(s) recorded in {path}, {entry.repo_id} {pinned}")

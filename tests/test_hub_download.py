@@ -1,0 +1,148 @@
+"""Downloading registry models from a (local) Hub with the real huggingface_hub client:
+caching, pinning, offline use, network failures, bad checksums, unsafe files."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+
+from sepframework import hub as sephub
+from sepframework import registry
+from sepframework.registry import ModelEntry, RegistryError
+from tests.hub_fixtures import empty_registry, folder_files, hub, make_model_folder  # noqa: F401
+
+REPO = "org/toy"
+
+
+def publish_toy(server, folder: Path, **kwargs) -> tuple[str, ModelEntry]:
+    """Commit a toy model folder on the server; return the commit and an entry pinning it."""
+    commit = server.add_commit(REPO, folder_files(folder))
+    files = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+             for name in ("config.json", "model.safetensors")}
+    entry = ModelEntry(name="toy", plugin="repet-sim", repo_id=REPO, revision=commit, files=files,
+                       sample_rate=16000, sources=("vocals", "accompaniment"), **kwargs)
+    return commit, entry
+
+
+def test_first_download_then_the_cache_is_used_without_any_request(hub, tmp_path, empty_registry) -> None:
+    folder = make_model_folder(tmp_path / "toy")
+    commit, entry = publish_toy(hub, folder)
+    paths = registry.fetch(entry)
+    assert paths["model.safetensors"].read_bytes() == (folder / "model.safetensors").read_bytes()
+    assert f"snapshots/{commit}" in str(paths["config.json"])
+    assert hub.count("GET", "/lfs/") == 1  # the weights came through the LFS redirect
+    hub.requests.clear()
+    assert registry.fetch(entry) == paths
+    assert hub.requests == []
+
+
+def test_a_pinned_revision_keeps_its_files_when_the_branch_moves(hub, tmp_path, monkeypatch) -> None:
+    old_commit, old_entry = publish_toy(hub, make_model_folder(tmp_path / "v1", n_fft=512))
+    new_commit = hub.add_commit(REPO, folder_files(make_model_folder(tmp_path / "v2", n_fft=1024)))
+    assert new_commit != old_commit
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "fresh-cache"))
+    pinned = sephub.download(REPO, old_commit, old_entry.files, "test")
+    assert pinned["config.json"].read_text() == (tmp_path / "v1/config.json").read_text()
+    assert registry.find(f"hf://{REPO}@{old_commit}").revision == old_commit
+    moving = registry.find(f"hf://{REPO}")
+    assert moving.revision == new_commit
+    assert moving.files["config.json"] == registry.sha256_of(tmp_path / "v2/config.json")
+
+
+def test_offline_works_from_the_cache_and_fails_clearly_when_not_cached(hub, tmp_path, monkeypatch) -> None:
+    _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
+    online = registry.fetch(entry)
+    branch = registry.find(f"hf://{REPO}")
+    hub.stop()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert registry.fetch(entry) == online
+    assert registry.find(f"hf://{REPO}").files == branch.files  # the branch resolves from the cache
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    with pytest.raises(sephub.HubError, match=r"offline mode is on and config.json, model.safetensors of 'org/toy'"):
+        registry.fetch(entry)
+    with pytest.raises(sephub.HubError, match="offline mode is on"):
+        registry.find(f"hf://{REPO}")
+
+
+def test_a_server_that_is_down_is_one_clear_error(hub, tmp_path) -> None:
+    _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
+    endpoint = hub.endpoint
+    hub.stop()
+    started = time.monotonic()
+    with pytest.raises(sephub.HubError, match=f"model 'toy': cannot reach the Hub at {endpoint}"):
+        registry.fetch(entry)
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"repo_id": "org/nope"}, "repository 'org/nope' not found on http://127.0.0.1"),
+        ({"revision": "0" * 40}, f"revision '{'0' * 40}' not found in repository 'org/toy'"),
+        ({"files": {"other.safetensors": "0" * 64}}, "file 'other.safetensors' not found in 'org/toy'"),
+    ],
+)
+def test_missing_repository_revision_or_file_is_named(hub, tmp_path, change, message) -> None:
+    _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
+    fields = {**entry.__dict__, **change}
+    with pytest.raises(sephub.HubError, match=message):
+        registry.fetch(ModelEntry(**fields))
+
+
+def test_a_file_failing_its_checksum_is_removed_and_never_used(hub, tmp_path) -> None:
+    _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
+    hub.break_file(REPO, "model.safetensors", "corrupt")
+    with pytest.raises(sephub.HubError, match=r"'model.safetensors' from 'org/toy' .* does not match its sha256"):
+        registry.fetch(entry)
+    assert sephub.cached_path(REPO, entry.revision, "model.safetensors") is None
+    hub.break_file(REPO, "model.safetensors", None)
+    assert registry.sha256_of(registry.fetch(entry)["model.safetensors"]) == entry.files["model.safetensors"]
+
+
+def test_a_hub_repository_is_checked_against_the_hashes_the_hub_declares(hub, tmp_path) -> None:
+    publish_toy(hub, make_model_folder(tmp_path / "toy"))
+    hub.break_file(REPO, "config.json", "corrupt")
+    with pytest.raises(sephub.HubError, match="'config.json' from 'org/toy' .* does not match the Hub's hash"):
+        registry.find(f"hf://{REPO}")
+
+
+def test_an_interrupted_download_is_a_clear_error_and_a_retry_succeeds(hub, tmp_path) -> None:
+    _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
+    hub.break_file(REPO, "model.safetensors", "drop")  # the client retries, then gives up
+    with pytest.raises(sephub.HubError, match="transfer of 'model.safetensors' from 'org/toy' failed"):
+        registry.fetch(entry)
+    blobs = Path(sephub.cache_dir()) / "models--org--toy" / "blobs"
+    assert not [path.name for path in blobs.iterdir() if "incomplete" in path.name]
+    hub.break_file(REPO, "model.safetensors", None)
+    paths = registry.fetch(entry)
+    assert registry.sha256_of(paths["model.safetensors"]) == entry.files["model.safetensors"]
+
+
+def test_pickle_weights_are_refused_before_any_download(hub, tmp_path) -> None:
+    hub.add_commit("org/pickled", {"config.json": b'{"plugin": "repet-sim"}', "pytorch_model.bin": b"\x80\x04"})
+    with pytest.raises(RegistryError, match="refusing 'pytorch_model.bin': pickle-based weights"):
+        registry.find("hf://org/pickled")
+    assert hub.count("GET", "pytorch_model.bin") == 0
+    with pytest.raises(RegistryError, match="refusing 'model.ckpt'"):
+        ModelEntry.from_json("bad", {"plugin": "p", "repo_id": "o/r", "revision": None, "files": {"model.ckpt": "0"},
+                                     "sample_rate": 1, "sources": ["a"]})
+
+
+def test_bundled_files_come_first_and_need_no_network(hub, tmp_path, empty_registry) -> None:
+    folder = make_model_folder(empty_registry / "toy")
+    _, entry = publish_toy(hub, folder)
+    hub.stop()
+    assert registry.fetch(entry) == {name: folder / name for name in entry.files}
+    (folder / "model.safetensors").write_bytes(b"tampered")
+    with pytest.raises(RegistryError, match="bundled file .* does not match its sha256"):
+        registry.fetch(entry)
+
+
+def test_an_unpublished_model_without_its_bundled_files_is_a_clear_error(empty_registry) -> None:
+    entry = ModelEntry(name="toy", plugin="repet-sim", repo_id=REPO, revision=None,
+                       files={"config.json": "0" * 64}, sample_rate=16000, sources=("vocals",))
+    with pytest.raises(RegistryError, match="not published on the Hub yet .* missing from"):
+        registry.fetch(entry)
