@@ -1,0 +1,310 @@
+"""Reading audio files, whole or streamed in blocks.
+
+Uncompressed and FLAC/Ogg files are decoded by soundfile (libsndfile); MP3, AAC/MP4
+(including MUSDB ``.stem.mp4``, whose first audio stream is the mixture) and anything
+libsndfile cannot open are decoded by PyAV (FFmpeg). MP3 goes to FFmpeg because
+libsndfile only estimates the length of MP3 files and stops reading at its estimate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+import soundfile as sf
+
+from sepframework.audio.errors import AudioError, reason
+from sepframework.audio.resampling import resample
+
+#: Suffixes (lower case, with the dot) of the files that are read as audio.
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".mp3", ".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka"}
+)
+#: Suffixes decoded by PyAV without trying soundfile first.
+_PYAV_EXTENSIONS = frozenset({".mp3", ".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka"})
+#: Frames per block when a whole file is read.
+_WHOLE_FILE_BLOCK = 1 << 18
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What an audio file holds, known without decoding it."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    #: Samples per channel; ``None`` when the container does not state it exactly (MP3, AAC).
+    frames: int | None
+    #: Seconds; exact when ``frames`` is known, otherwise the container's estimate or ``None``.
+    duration: float | None
+    #: Container format, e.g. ``"wav"``, ``"flac"``, ``"ogg"``, ``"mp3"``, ``"m4a"``.
+    format: str
+    #: Encoding: a soundfile subtype (``"PCM_16"``, ``"FLOAT"``, ``"VORBIS"``) or an FFmpeg codec (``"aac"``).
+    codec: str
+
+
+class AudioReader(ABC):
+    """An open audio file decoded block by block, in bounded memory. Use it as a context manager."""
+
+    def __init__(self, info: AudioInfo) -> None:
+        self.info = info
+        self._started = False
+
+    @property
+    def path(self) -> Path:
+        return self.info.path
+
+    @property
+    def sample_rate(self) -> int:
+        return self.info.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self.info.channels
+
+    @property
+    def frames(self) -> int | None:
+        """Samples per channel, or ``None`` when only decoding tells."""
+        return self.info.frames
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        """Decode the file, from the start, as C-contiguous float32 (channels, n) blocks.
+
+        Every block but the last has ``block_frames`` samples. Raises :class:`AudioError`
+        for corrupt or truncated data and for a file without any samples. A reader
+        decodes its file once: use either :meth:`blocks` or :meth:`read`, once.
+        """
+        if block_frames < 1:
+            raise ValueError(f"block_frames must be positive, got {block_frames}")
+        return _rebuffer(self._checked_pieces(block_frames), block_frames)
+
+    def read(self) -> np.ndarray:
+        """Decode the whole file at once as C-contiguous float32 (channels, samples)."""
+        pieces = self._checked_pieces(_WHOLE_FILE_BLOCK)
+        if self.frames is None:
+            return np.ascontiguousarray(np.concatenate(list(pieces), axis=1))
+        # known length: fill one array, so each piece's memory is reused for the next
+        audio = np.empty((self.channels, self.frames), dtype=np.float32)
+        start = 0
+        for piece in pieces:
+            audio[:, start : start + piece.shape[1]] = piece
+            start += piece.shape[1]
+        return audio
+
+    def _checked_pieces(self, size_hint: int) -> Iterator[np.ndarray]:
+        if self._started:
+            raise RuntimeError("an AudioReader decodes its file once; open the file again to read it again")
+        self._started = True
+        decoded = 0
+        for piece in self._decode(size_hint):
+            decoded += piece.shape[1]
+            yield piece
+        if decoded == 0:
+            raise AudioError(f"{self.path}: contains no audio samples")
+        if self.frames is not None and decoded < self.frames:
+            raise AudioError(f"{self.path}: truncated audio: {decoded} of {self.frames} samples could be decoded")
+
+    @abstractmethod
+    def _decode(self, size_hint: int) -> Iterator[np.ndarray]:
+        """Decoded float32 (channels, n) pieces of any layout and length, in order; errors as AudioError."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the file."""
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class _SoundFileReader(AudioReader):
+    """Decodes with libsndfile, which states exact lengths."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = sf.SoundFile(path)
+        try:
+            super().__init__(
+                AudioInfo(
+                    path=path,
+                    sample_rate=self._file.samplerate,
+                    channels=self._file.channels,
+                    frames=self._file.frames,
+                    duration=self._file.frames / self._file.samplerate,
+                    format=self._file.format.lower(),
+                    codec=self._file.subtype,
+                )
+            )
+            if self._file.format == "WAV" and _wav_data_is_cut(path):
+                raise AudioError(f"{path}: truncated audio: the file ends before its data does")
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _decode(self, size_hint: int) -> Iterator[np.ndarray]:
+        try:
+            while True:
+                data = self._file.read(size_hint, dtype="float32", always_2d=True)
+                if not len(data):
+                    return
+                yield data.T
+        except sf.LibsndfileError as error:
+            raise AudioError(f"{self.path}: corrupt or truncated audio ({reason(error)})") from None
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _PyAVReader(AudioReader):
+    """Decodes the first audio stream with FFmpeg, converting every frame to float planar."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._container = av.open(str(path), metadata_errors="replace")
+        except av.error.EOFError:
+            raise AudioError(f"{path}: truncated audio (the file ends unexpectedly)") from None
+        except av.FFmpegError as error:
+            raise AudioError(f"{path}: not a readable audio file ({reason(error)})") from None
+        try:
+            if not self._container.streams.audio:
+                raise AudioError(f"{path}: not an audio file (it has no audio stream)")
+            self._stream = self._container.streams.audio[0]
+            if not self._stream.rate or not self._stream.channels:
+                raise AudioError(f"{path}: not a readable audio file (unknown sample rate or channel count)")
+            super().__init__(
+                AudioInfo(
+                    path=path,
+                    sample_rate=self._stream.rate,
+                    channels=self._stream.channels,
+                    frames=None,
+                    duration=self._estimated_duration(),
+                    format=self._format_name(path),
+                    codec=self._stream.codec_context.codec.canonical_name,
+                )
+            )
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _estimated_duration(self) -> float | None:
+        if self._stream.duration and self._stream.time_base:
+            return float(self._stream.duration * self._stream.time_base)
+        if self._container.duration:
+            return self._container.duration / av.time_base
+        return None
+
+    def _format_name(self, path: Path) -> str:
+        names = self._container.format.name.split(",")
+        suffix = path.suffix.lower().lstrip(".")
+        return suffix if suffix in names else names[0]
+
+    def _decode(self, size_hint: int) -> Iterator[np.ndarray]:
+        converter = av.AudioResampler(format="fltp", rate=self.sample_rate)
+        try:
+            for frame in self._container.decode(self._stream):
+                for converted in converter.resample(frame):
+                    yield converted.to_ndarray()
+            for converted in converter.resample(None):
+                yield converted.to_ndarray()
+        except av.FFmpegError as error:
+            raise AudioError(f"{self.path}: corrupt or truncated audio ({reason(error)})") from None
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def open_reader(path: str | os.PathLike[str]) -> AudioReader:
+    """Open an audio file for streaming with :meth:`AudioReader.blocks`.
+
+    Raises :class:`AudioError` naming the file when it is missing, a folder, empty, not
+    audio, or truncated.
+    """
+    path = Path(path)
+    _check_readable_file(path)
+    if path.suffix.lower() not in _PYAV_EXTENSIONS:
+        with contextlib.suppress(sf.SoundFileError):  # not a libsndfile format: FFmpeg knows more
+            reader = _SoundFileReader(path)
+            if reader.frames:
+                return reader
+            reader.close()  # a length of 0 is empty or unmeasurable (cut Ogg): let FFmpeg decide
+    return _PyAVReader(path)
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Sample rate, channels, length and format of an audio file, without decoding it."""
+    with open_reader(path) as reader:
+        return reader.info
+
+
+def read_audio(path: str | os.PathLike[str], sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode a whole file to float32 (channels, samples) and its rate.
+
+    With ``sample_rate``, the audio is resampled to that rate, which is returned.
+    """
+    with open_reader(path) as reader:
+        audio, rate = reader.read(), reader.sample_rate
+    if sample_rate is None:
+        return audio, rate
+    return resample(audio, rate, sample_rate), sample_rate
+
+
+def _check_readable_file(path: Path) -> None:
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    try:
+        with open(path, "rb") as file:
+            empty = not file.read(1)
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file") from None
+    except OSError as error:
+        raise AudioError(f"{path}: cannot be opened ({reason(error)})") from None
+    if empty:
+        raise AudioError(f"{path}: the file is empty (0 bytes)")
+
+
+def _wav_data_is_cut(path: Path) -> bool:
+    """Whether a RIFF/WAVE file's ``data`` chunk states more bytes than the file holds.
+
+    libsndfile silently shortens such files; a stated size of 0 or 0xFFFFFFFF means
+    "unknown" (streamed WAV) and is accepted.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        header = file.read(12)
+        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return False
+        while len(chunk := file.read(8)) == 8:
+            chunk_size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                return chunk_size not in (0, 0xFFFFFFFF) and file.tell() + chunk_size > size
+            file.seek(chunk_size + chunk_size % 2, os.SEEK_CUR)
+    return False
+
+
+def _rebuffer(pieces: Iterator[np.ndarray], block_frames: int) -> Iterator[np.ndarray]:
+    """Regroup (channels, n) pieces into blocks of exactly ``block_frames`` (the last may be shorter)."""
+    pending: list[np.ndarray] = []
+    count = 0
+    for piece in pieces:
+        pending.append(piece)
+        count += piece.shape[1]
+        if count < block_frames:
+            continue
+        joined = pending[0] if len(pending) == 1 else np.concatenate(pending, axis=1)
+        full = count - count % block_frames
+        for start in range(0, full, block_frames):
+            yield np.ascontiguousarray(joined[:, start : start + block_frames])
+        pending = [joined[:, full:]] if full < count else []
+        count -= full
+    if count:
+        yield np.ascontiguousarray(pending[0] if len(pending) == 1 else np.concatenate(pending, axis=1))
