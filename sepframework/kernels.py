@@ -119,10 +119,8 @@ def overlap_add(frames, window, hop, pad, out):
             count = min(hop - offset, interior_end - position)
             _multiply(target[position - begin : position - begin + count], inverse_sum[offset : offset + count])
             position += count
-        for position in range(begin, min(end, interior_start)):
-            _divide_by_window_sum(target, position - begin, _window_sum_at(window, hop, n_frames, position))
-        for position in range(max(begin, interior_end), end):
-            _divide_by_window_sum(target, position - begin, _window_sum_at(window, hop, n_frames, position))
+        _normalise_directly(target, begin, begin, min(end, interior_start), window, hop, n_frames)
+        _normalise_directly(target, begin, max(begin, interior_end), end, window, hop, n_frames)
 
 
 @njit(cache=True)
@@ -147,21 +145,12 @@ def _multiply(target, weights):
 
 
 @njit(cache=True)
-def _divide_by_window_sum(target, index, total):
-    """Divide ``target[index]`` by a window sum unless it is below the floor."""
-    if total > WINDOW_SUM_FLOOR:
-        target[index] /= total
-
-
-@njit(cache=True, parallel=True)
-def magnitude_phase(spec, magnitude, phase):
-    """Fill flat float32 ``magnitude`` and ``phase`` (radians) of flat complex64 ``spec``."""
-    size = spec.shape[0]
-    for block in prange((size + _ELEMENT_BLOCK - 1) // _ELEMENT_BLOCK):
-        for i in range(block * _ELEMENT_BLOCK, min(size, (block + 1) * _ELEMENT_BLOCK)):
-            value = spec[i]
-            magnitude[i] = np.sqrt(value.real * value.real + value.imag * value.imag)
-            phase[i] = np.arctan2(value.imag, value.real)
+def _normalise_directly(target, begin, lo, hi, window, hop, n_frames):
+    """Divide ``target`` (padded samples from ``begin``) at ``lo .. hi`` by their window sums."""
+    for position in range(lo, hi):
+        total = _window_sum_at(window, hop, n_frames, position)
+        if total > WINDOW_SUM_FLOOR:
+            target[position - begin] /= total
 
 
 @njit(cache=True, parallel=True)
@@ -183,21 +172,32 @@ def ratio_masks(estimates, power, eps, masks):
     """
     n_sources, size = estimates.shape
     for block in prange((size + _ELEMENT_BLOCK - 1) // _ELEMENT_BLOCK):
-        for i in range(block * _ELEMENT_BLOCK, min(size, (block + 1) * _ELEMENT_BLOCK)):
-            total = 0.0
-            for source in range(n_sources):
-                value = abs(estimates[source, i])
-                if power == 1.0:
-                    weight = value + eps
-                elif power == 2.0:
-                    weight = value * value + eps
-                else:
-                    weight = value**power + eps
-                masks[source, i] = weight
-                total += weight
-            scale = 1.0 / total
-            for source in range(n_sources):
-                masks[source, i] *= scale
+        lo = block * _ELEMENT_BLOCK
+        hi = min(size, lo + _ELEMENT_BLOCK)
+        total = np.zeros(hi - lo, dtype=np.float32)
+        for source in range(n_sources):
+            weights = masks[source, lo:hi]
+            _power_plus(weights, estimates[source, lo:hi], power, eps)
+            for i in range(hi - lo):
+                total[i] += weights[i]
+        for i in range(hi - lo):
+            total[i] = 1.0 / total[i]
+        for source in range(n_sources):
+            _multiply(masks[source, lo:hi], total)
+
+
+@njit(cache=True)
+def _power_plus(target, values, power, eps):
+    """``target = |values|**power + eps``, with the common powers 1 and 2 kept cheap."""
+    if power == 1.0:
+        for i in range(target.shape[0]):
+            target[i] = abs(values[i]) + eps
+    elif power == 2.0:
+        for i in range(target.shape[0]):
+            target[i] = values[i] * values[i] + eps
+    else:
+        for i in range(target.shape[0]):
+            target[i] = abs(values[i]) ** power + eps
 
 
 @njit(cache=True, parallel=True)
@@ -205,9 +205,13 @@ def apply_masks(mixture, masks, out):
     """Fill complex64 ``out`` (sources, n) with flat complex64 ``mixture`` times float32
     ``masks`` (sources, n) clipped to [0, 1]."""
     n_sources, size = masks.shape
+    zero, one = np.float32(0.0), np.float32(1.0)
     for block in prange((size + _ELEMENT_BLOCK - 1) // _ELEMENT_BLOCK):
-        for i in range(block * _ELEMENT_BLOCK, min(size, (block + 1) * _ELEMENT_BLOCK)):
-            value = mixture[i]
-            for source in range(n_sources):
-                gain = min(max(masks[source, i], np.float32(0.0)), np.float32(1.0))
-                out[source, i] = value * gain
+        lo = block * _ELEMENT_BLOCK
+        hi = min(size, lo + _ELEMENT_BLOCK)
+        mix = mixture[lo:hi]
+        for source in range(n_sources):
+            gains = masks[source, lo:hi]
+            target = out[source, lo:hi]
+            for i in range(hi - lo):
+                target[i] = mix[i] * min(max(gains[i], zero), one)
