@@ -6,12 +6,21 @@ Audio arrays are float32 NumPy arrays shaped ``(channels, samples)``.
 from sepframework.audio.errors import AudioError, OutputExistsError
 from sepframework.audio.reading import AUDIO_EXTENSIONS, AudioInfo, AudioReader, audio_info, open_reader, read_audio
 from sepframework.audio.resampling import StreamResampler, resample, resampled_length
+from sepframework.audio.writing import (
+    MP3_SAMPLE_RATES,
+    SUPPORTED_WRITE_FORMATS,
+    AudioWriter,
+    write_audio,
+)
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "MP3_SAMPLE_RATES",
+    "SUPPORTED_WRITE_FORMATS",
     "AudioError",
     "AudioInfo",
     "AudioReader",
+    "AudioWriter",
     "OutputExistsError",
     "StreamResampler",
     "audio_info",
@@ -19,4 +28,5 @@ __all__ = [
     "read_audio",
     "resample",
     "resampled_length",
+    "write_audio",
 ]

@@ -1,0 +1,251 @@
+"""Writing audio files atomically: a crash or Ctrl-C never leaves a half-written file.
+
+Default sample formats: ``wav`` is 32-bit FLOAT, because separated stems often peak
+slightly above full scale and float keeps them unclipped; ``flac`` (integer only) is
+PCM_24. Integer formats and MP3 are clipped to [-1, 1] before encoding, never wrapped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Protocol
+
+import av
+import numpy as np
+import soundfile as sf
+
+from sepframework.audio.errors import AudioError, OutputExistsError, reason
+
+#: Writable formats and their subtypes; the first subtype is the default.
+SUPPORTED_WRITE_FORMATS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"wav": ("FLOAT", "PCM_24", "PCM_16"), "flac": ("PCM_24", "PCM_16"), "mp3": ()}
+)
+#: Rates the MPEG-1/2/2.5 Layer III encoder accepts.
+MP3_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+#: MP3 bit rate: the highest constant rate, for stems worth keeping.
+MP3_BIT_RATE = 320_000
+#: Channel limits of the encoders.
+_MAX_CHANNELS = {"flac": 8, "mp3": 2}
+#: Integer subtypes: (full-scale value, bits to shift into the container dtype, dtype).
+_INTEGER_SUBTYPES = {"PCM_16": (1 << 15, 0, np.int16), "PCM_24": (1 << 23, 8, np.int32)}
+#: Frames handed to the encoder at once (some libsndfile encoders fail on huge writes).
+_ENCODE_FRAMES = 1 << 16
+
+
+class _Sink(Protocol):
+    def write(self, block: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class AudioWriter:
+    """Writes a (channels, samples) stream to ``path`` via a hidden temporary file.
+
+    Use it as a context manager and call :meth:`write` with (channels, n) blocks. The
+    data goes to ``.<name>.part-XXXXXXXX`` beside ``path``, which replaces ``path`` only
+    when the with-block ends without an exception; otherwise it is deleted. Missing
+    parent folders are created.
+
+    ``subtype`` defaults to the first of :data:`SUPPORTED_WRITE_FORMATS` (FLOAT for
+    wav, PCM_24 for flac); MP3 is 320 kbit/s constant bit rate.
+
+    Raises :class:`OutputExistsError` when ``path`` exists and ``overwrite`` is false,
+    and :class:`AudioError` for an unsupported format, subtype or layout.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        sample_rate: int,
+        channels: int,
+        format: str = "wav",
+        subtype: str | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.sample_rate, self.channels, self.overwrite = sample_rate, channels, overwrite
+        self.format = format.lower()
+        self.subtype = _checked_subtype(self.path, self.format, subtype)
+        _check_layout(self.path, self.format, sample_rate, channels)
+        if self.path.is_dir():
+            raise AudioError(f"{self.path}: is a folder, cannot write audio there")
+        if not overwrite:
+            self._check_absent()
+        self._temp: Path | None = None
+        self._sink: _Sink | None = None
+
+    def __enter__(self) -> AudioWriter:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._temp = _create_hidden_temp(self.path)
+        except FileExistsError as error:  # from mkdir: a file where a folder should be
+            raise AudioError(f"{self.path}: cannot write ({error.filename} is a file, not a folder)") from None
+        except OSError as error:
+            raise AudioError(f"{self.path}: cannot write ({reason(error)})") from None
+        try:
+            with _write_errors(self.path):
+                self._sink = self._open_sink(self._temp)
+        except BaseException:
+            self._temp.unlink(missing_ok=True)
+            raise
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a (channels, n) block of float audio."""
+        if self._sink is None:
+            raise RuntimeError("AudioWriter.write() must be called inside its with-block")
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"expected a block shaped ({self.channels}, samples), got {block.shape}")
+        with _write_errors(self.path):
+            for start in range(0, block.shape[1], _ENCODE_FRAMES):
+                self._sink.write(self._encoded(block[:, start : start + _ENCODE_FRAMES]))
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        sink, temp = self._sink, self._temp
+        self._sink = self._temp = None
+        if sink is None or temp is None:
+            return
+        try:
+            if exc_type is not None:
+                with contextlib.suppress(Exception):
+                    sink.close()
+                return
+            with _write_errors(self.path):
+                sink.close()
+            if not self.overwrite:
+                self._check_absent()
+            with _write_errors(self.path):
+                os.replace(temp, self.path)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def _check_absent(self) -> None:
+        if self.path.exists() or self.path.is_symlink():
+            raise OutputExistsError(f"{self.path} already exists (use --overwrite to replace)")
+
+    def _open_sink(self, temp: Path) -> _Sink:
+        if self.format == "mp3" and "MP3" not in sf.available_formats():
+            return _PyAVMp3Sink(temp, self.sample_rate, self.channels)
+        return _SoundFileSink(temp, self.sample_rate, self.channels, self.format, self.subtype)
+
+    def _encoded(self, block: np.ndarray) -> np.ndarray:
+        """``block`` as the sink takes it: clipped integers for PCM, clipped floats for MP3."""
+        if self.subtype in _INTEGER_SUBTYPES:
+            full_scale, shift, dtype = _INTEGER_SUBTYPES[self.subtype]
+            integers = np.clip(np.rint(block * full_scale), -full_scale, full_scale - 1).astype(np.int32)
+            return (integers << shift).astype(dtype, copy=False)
+        if self.format == "mp3":
+            return np.clip(block, -1.0, 1.0)
+        return block
+
+
+def write_audio(
+    path: str | os.PathLike[str],
+    audio: np.ndarray,
+    sample_rate: int,
+    format: str | None = None,
+    subtype: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write (channels, samples) or (samples,) ``audio`` atomically; returns the path.
+
+    ``format`` defaults to the file's suffix. See :class:`AudioWriter`.
+    """
+    path = Path(path)
+    if format is None:
+        format = path.suffix.lower().lstrip(".")
+        if format not in SUPPORTED_WRITE_FORMATS:
+            raise AudioError(
+                f"{path}: cannot tell the audio format from the suffix; use {', '.join(SUPPORTED_WRITE_FORMATS)}"
+            )
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[None, :]
+    if audio.ndim != 2:
+        raise ValueError(f"audio must be shaped (channels, samples), got {audio.shape}")
+    with AudioWriter(path, sample_rate, audio.shape[0], format, subtype, overwrite) as writer:
+        writer.write(audio)
+    return path
+
+
+class _SoundFileSink:
+    def __init__(self, path: Path, sample_rate: int, channels: int, format: str, subtype: str | None) -> None:
+        if format == "mp3":
+            options = {"subtype": "MPEG_LAYER_III", "bitrate_mode": "CONSTANT", "compression_level": 0.0}
+        else:
+            options = {"subtype": subtype}
+        self._file = sf.SoundFile(path, "w", sample_rate, channels, format=format.upper(), **options)
+
+    def write(self, block: np.ndarray) -> None:
+        self._file.write(block.T)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _PyAVMp3Sink:
+    """MP3 through FFmpeg's LAME encoder, for a libsndfile built without MPEG support."""
+
+    def __init__(self, path: Path, sample_rate: int, channels: int) -> None:
+        self._container = av.open(str(path), "w", format="mp3")
+        self._layout = "mono" if channels == 1 else "stereo"
+        self._stream = self._container.add_stream("libmp3lame", rate=sample_rate, layout=self._layout)
+        self._stream.bit_rate = MP3_BIT_RATE
+
+    def write(self, block: np.ndarray) -> None:
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="fltp", layout=self._layout)
+        frame.sample_rate = self._stream.rate
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        try:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+        finally:
+            self._container.close()
+
+
+def _checked_subtype(path: Path, format: str, subtype: str | None) -> str | None:
+    if format not in SUPPORTED_WRITE_FORMATS:
+        raise AudioError(f"{path}: cannot write format '{format}'; use {', '.join(SUPPORTED_WRITE_FORMATS)}")
+    subtypes = SUPPORTED_WRITE_FORMATS[format]
+    if subtype is None:
+        return subtypes[0] if subtypes else None
+    if subtype.upper() not in subtypes:
+        allowed = f"use {', '.join(subtypes)}" if subtypes else "it takes no subtype"
+        raise AudioError(f"{path}: {format} cannot store subtype '{subtype}'; {allowed}")
+    return subtype.upper()
+
+
+def _check_layout(path: Path, format: str, sample_rate: int, channels: int) -> None:
+    limit = _MAX_CHANNELS.get(format)
+    if limit is not None and channels > limit:
+        raise AudioError(f"{path}: {format} holds at most {limit} channels, not {channels}; use wav")
+    if format == "mp3" and sample_rate not in MP3_SAMPLE_RATES:
+        rates = ", ".join(str(rate) for rate in MP3_SAMPLE_RATES)
+        raise AudioError(f"{path}: mp3 cannot store {sample_rate} Hz (only {rates}); use wav or flac")
+
+
+def _create_hidden_temp(path: Path) -> Path:
+    """Create an empty ``.<name>.part-XXXXXXXX`` beside ``path`` (permissions as for a new file)."""
+    temp = path.with_name(f".{path.name}.part-{secrets.token_hex(4)}")
+    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return temp
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """Turn encoder and file-system failures into a one-line :class:`AudioError`."""
+    try:
+        yield
+    except (sf.LibsndfileError, av.FFmpegError, OSError) as error:
+        raise AudioError(f"{path}: cannot write ({reason(error)})") from None
