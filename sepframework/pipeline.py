@@ -51,7 +51,7 @@ class OutputSpec:
 def _check_not_existing(paths: dict[str, Path]) -> None:
     existing = [str(path) for path in paths.values() if path.exists()]
     if existing:
-        raise OutputExistsError(f"{', '.join(existing)} already exists (use --overwrite to replace)")
+        raise OutputExistsError(f"output already exists: {', '.join(existing)} (use --overwrite to replace)")
 
 
 def _resampled(blocks: Iterator[np.ndarray], rate_in: int, rate_out: int, channels: int) -> Iterator[np.ndarray]:

@@ -55,7 +55,7 @@ def test_existing_outputs_are_never_overwritten_silently(tmp_path, write_wav) ->
     separate_file(song, FIRSeparator(), spec)
     vocals = tmp_path / "song/vocals.wav"
     vocals.write_bytes(b"keep me")
-    with pytest.raises(OutputExistsError, match=r"vocals.wav already exists \(use --overwrite"):
+    with pytest.raises(OutputExistsError, match=r"output already exists: .*vocals.wav, .*accompaniment.wav \(use --overwrite"):
         separate_file(song, FIRSeparator(), spec)
     assert vocals.read_bytes() == b"keep me"
     separate_file(song, FIRSeparator(), OutputSpec(outdir=tmp_path, overwrite=True))
