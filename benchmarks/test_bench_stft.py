@@ -29,7 +29,9 @@ def _sepframework(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
 def _torch(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     signal = torch.from_numpy(audio)
     window = torch.hann_window(n_fft)
-    spec = torch.stft(signal, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+    spec = torch.stft(
+        signal, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True
+    )
     return torch.istft(spec, n_fft, hop, window=window, center=True, length=audio.shape[1]).numpy()
 
 
@@ -40,7 +42,9 @@ def _scipy(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("setting", list(SETTINGS))
-@pytest.mark.parametrize("implementation", [_sepframework, _torch, _scipy], ids=["sepframework", "torch", "scipy"])
+@pytest.mark.parametrize(
+    "implementation", [_sepframework, _torch, _scipy], ids=["sepframework", "torch", "scipy"]
+)
 def test_roundtrip(benchmark, setting, implementation):
     sample_rate, n_fft, hop = SETTINGS[setting]
     seconds = SMOKE_SECONDS if benchmark.disabled else SECONDS

@@ -8,8 +8,8 @@ from the on-disk cache. Elementwise kernels take flat C-contiguous arrays;
 
 Kernels write into output arrays the caller allocates with NumPy: NumPy backs large
 arrays with transparent huge pages, which makes first-touch page faults on the
-hundreds of megabytes of a long spectrogram several times cheaper than Numba's own
-allocations.
+hundreds of megabytes of a long spectrogram cheaper than in Numba's own allocations
+(framing 3 minutes of stereo audio took about a third of the time).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def inverse_permutation(order: tuple[int, ...]) -> tuple[int, ...]:
 
 
 @njit(cache=True, parallel=True)
-def frame_signal(audio, window, hop, pad, frames):
+def frame_signal(
+    audio: np.ndarray, window: np.ndarray, hop: int, pad: int, frames: np.ndarray
+) -> None:
     """Fill ``frames`` with windowed frames of zero-padded ``audio``.
 
     ``audio`` (channels, samples) float32 C-contiguous is read as if ``pad`` zeros were
@@ -57,12 +59,14 @@ def frame_signal(audio, window, hop, pad, frames):
         stop = max(first, min(n_fft, length - start))
         out = frames[channel, frame]
         out[:first] = 0.0
-        _multiply_into(out[first:stop], audio[channel, start + first : start + stop], window[first:stop])
+        _multiply_into(
+            out[first:stop], audio[channel, start + first : start + stop], window[first:stop]
+        )
         out[stop:] = 0.0
 
 
 @njit(cache=True)
-def _window_sum_at(window, hop, n_frames, position):
+def _window_sum_at(window: np.ndarray, hop: int, n_frames: int, position: int) -> float:
     """Sum of squared windows of all frames covering padded sample ``position``."""
     n_fft = window.shape[0]
     first = max(0, (position - n_fft) // hop + 1)
@@ -75,7 +79,9 @@ def _window_sum_at(window, hop, n_frames, position):
 
 
 @njit(cache=True, parallel=True)
-def overlap_add(frames, window, hop, pad, out):
+def overlap_add(
+    frames: np.ndarray, window: np.ndarray, hop: int, pad: int, out: np.ndarray
+) -> None:
     """Inverse of :func:`frame_signal` by windowed overlap-add into zeroed ``out``.
 
     ``frames`` (channels, n_frames, n_fft) float32 C-contiguous are multiplied by
@@ -110,42 +116,49 @@ def overlap_add(frames, window, hop, pad, out):
             lo = max(begin, origin)
             hi = min(end, origin + n_fft)
             span = slice(lo - origin, hi - origin)
-            _multiply_add(target[lo - begin : hi - begin], frames[channel, frame, span], window[span])
+            _multiply_add(
+                target[lo - begin : hi - begin], frames[channel, frame, span], window[span]
+            )
         # Interior: walk the periodic window sum one hop period at a time.
         position = min(max(begin, interior_start), end)
         interior_end = max(position, min(end, interior_stop))
         while position < interior_end:
             offset = position % hop
             count = min(hop - offset, interior_end - position)
-            _multiply(target[position - begin : position - begin + count], inverse_sum[offset : offset + count])
+            _multiply(
+                target[position - begin : position - begin + count],
+                inverse_sum[offset : offset + count],
+            )
             position += count
         _normalise_directly(target, begin, begin, min(end, interior_start), window, hop, n_frames)
         _normalise_directly(target, begin, max(begin, interior_end), end, window, hop, n_frames)
 
 
 @njit(cache=True)
-def _multiply_add(target, values, weights):
+def _multiply_add(target: np.ndarray, values: np.ndarray, weights: np.ndarray) -> None:
     """``target += values * weights`` for equally long 1-D arrays."""
     for i in range(target.shape[0]):
         target[i] += values[i] * weights[i]
 
 
 @njit(cache=True)
-def _multiply_into(target, values, weights):
+def _multiply_into(target: np.ndarray, values: np.ndarray, weights: np.ndarray) -> None:
     """``target = values * weights`` for equally long 1-D arrays."""
     for i in range(target.shape[0]):
         target[i] = values[i] * weights[i]
 
 
 @njit(cache=True)
-def _multiply(target, weights):
+def _multiply(target: np.ndarray, weights: np.ndarray) -> None:
     """``target *= weights`` for equally long 1-D arrays."""
     for i in range(target.shape[0]):
         target[i] *= weights[i]
 
 
 @njit(cache=True)
-def _normalise_directly(target, begin, lo, hi, window, hop, n_frames):
+def _normalise_directly(
+    target: np.ndarray, begin: int, lo: int, hi: int, window: np.ndarray, hop: int, n_frames: int
+) -> None:
     """Divide ``target`` (padded samples from ``begin``) at ``lo .. hi`` by their window sums."""
     for position in range(lo, hi):
         total = _window_sum_at(window, hop, n_frames, position)
@@ -154,7 +167,7 @@ def _normalise_directly(target, begin, lo, hi, window, hop, n_frames):
 
 
 @njit(cache=True, parallel=True)
-def polar(magnitude, phase, spec):
+def polar(magnitude: np.ndarray, phase: np.ndarray, spec: np.ndarray) -> None:
     """Fill flat complex64 ``spec`` with ``magnitude * exp(1j * phase)`` of flat float32 arrays."""
     size = magnitude.shape[0]
     for block in prange((size + _ELEMENT_BLOCK - 1) // _ELEMENT_BLOCK):
@@ -163,7 +176,7 @@ def polar(magnitude, phase, spec):
 
 
 @njit(cache=True, parallel=True)
-def ratio_masks(estimates, power, eps, masks):
+def ratio_masks(estimates: np.ndarray, power: float, eps: float, masks: np.ndarray) -> None:
     """Fill ``masks`` with ``(|e_j|**power + eps) / sum_k (|e_k|**power + eps)``.
 
     ``estimates`` and ``masks`` are float32 (sources, n). The masks sum to one over
@@ -187,7 +200,7 @@ def ratio_masks(estimates, power, eps, masks):
 
 
 @njit(cache=True)
-def _power_plus(target, values, power, eps):
+def _power_plus(target: np.ndarray, values: np.ndarray, power: float, eps: float) -> None:
     """``target = |values|**power + eps``, with the common powers 1 and 2 kept cheap."""
     if power == 1.0:
         for i in range(target.shape[0]):
@@ -201,7 +214,7 @@ def _power_plus(target, values, power, eps):
 
 
 @njit(cache=True, parallel=True)
-def apply_masks(mixture, masks, out):
+def apply_masks(mixture: np.ndarray, masks: np.ndarray, out: np.ndarray) -> None:
     """Fill complex64 ``out`` (sources, n) with flat complex64 ``mixture`` times float32
     ``masks`` (sources, n) clipped to [0, 1]."""
     n_sources, size = masks.shape

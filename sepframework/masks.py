@@ -24,7 +24,9 @@ def ratio_masks(estimates: np.ndarray, power: float = 1.0, eps: float = 1e-8) ->
     """
     estimates = np.asarray(estimates)
     if estimates.ndim < 2 or estimates.shape[0] < 1:
-        raise SeparationError(f"estimates must be shaped (sources, ...), got an array of shape {estimates.shape}")
+        raise SeparationError(
+            f"estimates must be shaped (sources, ...), got an array of shape {estimates.shape}"
+        )
     if np.iscomplexobj(estimates):
         raise SeparationError(f"estimates must be real magnitudes, got dtype {estimates.dtype}")
     if not power > 0:
@@ -35,21 +37,24 @@ def ratio_masks(estimates: np.ndarray, power: float = 1.0, eps: float = 1e-8) ->
     flat = np.ascontiguousarray(estimates.transpose(order), dtype=np.float32)
     masks = np.empty(flat.shape, dtype=np.float32)
     n_sources = flat.shape[0]
-    kernels.ratio_masks(flat.reshape(n_sources, -1), float(power), float(eps), masks.reshape(n_sources, -1))
+    kernels.ratio_masks(
+        flat.reshape(n_sources, -1), float(power), float(eps), masks.reshape(n_sources, -1)
+    )
     return masks.transpose(kernels.inverse_permutation(order))
 
 
 def apply_masks(mix_spec: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Complex64 source spectrograms (sources, ...) = ``mix_spec`` times each mask clipped to [0, 1].
+    """Complex64 source spectrograms (sources, ...): ``mix_spec`` times each mask.
 
-    ``masks`` is (sources, *mix_spec.shape). Each result ``[j]`` has the memory layout of
+    ``masks`` is (sources, *mix_spec.shape), clipped to [0, 1] before use. Each result ``[j]`` has the memory layout of
     ``mix_spec``, so spectrograms from :meth:`sepframework.stft.STFT.forward` stay on the
     fast path of :meth:`~sepframework.stft.STFT.inverse`.
     """
     mix_spec, masks = np.asarray(mix_spec), np.asarray(masks)
     if masks.ndim != mix_spec.ndim + 1 or masks.shape[1:] != mix_spec.shape:
         raise SeparationError(
-            f"masks must be shaped (sources, *{mix_spec.shape}) to match the mixture, got {masks.shape}"
+            f"masks must be shaped (sources, *{mix_spec.shape}) to match the mixture, "
+            f"got {masks.shape}"
         )
     order = kernels.memory_order(mix_spec)
     source_order = _sources_first(order)
@@ -57,7 +62,9 @@ def apply_masks(mix_spec: np.ndarray, masks: np.ndarray) -> np.ndarray:
     gains = np.ascontiguousarray(masks.transpose(source_order), dtype=np.float32)
     out = np.empty(gains.shape, dtype=np.complex64)
     n_sources = gains.shape[0]
-    kernels.apply_masks(mixture.reshape(-1), gains.reshape(n_sources, -1), out.reshape(n_sources, -1))
+    kernels.apply_masks(
+        mixture.reshape(-1), gains.reshape(n_sources, -1), out.reshape(n_sources, -1)
+    )
     return out.transpose(kernels.inverse_permutation(source_order))
 
 

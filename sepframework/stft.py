@@ -37,7 +37,9 @@ class STFT(Transform):
         if int(n_fft) != n_fft or n_fft < 2:
             raise SeparationError(f"n_fft must be an integer >= 2, got {n_fft}")
         if int(hop_length) != hop_length or not 1 <= hop_length <= n_fft:
-            raise SeparationError(f"hop_length must be an integer in [1, n_fft={n_fft}], got {hop_length}")
+            raise SeparationError(
+                f"hop_length must be an integer in [1, n_fft={n_fft}], got {hop_length}"
+            )
         self.n_fft = int(n_fft)
         self.hop_length = int(hop_length)
         self.center = bool(center)
@@ -67,7 +69,9 @@ class STFT(Transform):
         """
         audio = np.asarray(audio)
         if audio.ndim != 2:
-            raise SeparationError(f"audio must be shaped (channels, samples), got an array of shape {audio.shape}")
+            raise SeparationError(
+                f"audio must be shaped (channels, samples), got an array of shape {audio.shape}"
+            )
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         n_frames = self.n_frames(audio.shape[1])
         frames = np.empty((audio.shape[0], n_frames, self.n_fft), dtype=np.float32)
@@ -83,8 +87,8 @@ class STFT(Transform):
         spec = np.asarray(data)
         if spec.ndim != 3 or spec.shape[1] != self.n_bins:
             raise SeparationError(
-                f"spectrogram must be shaped (channels, {self.n_bins}, frames) for n_fft={self.n_fft}, "
-                f"got an array of shape {spec.shape}"
+                f"spectrogram must be shaped (channels, {self.n_bins}, frames) for "
+                f"n_fft={self.n_fft}, got an array of shape {spec.shape}"
             )
         if int(length) != length or length < 0:
             raise SeparationError(f"length must be a non-negative integer, got {length}")
@@ -106,7 +110,9 @@ def from_magnitude_phase(magnitude: np.ndarray, phase: np.ndarray) -> np.ndarray
     """Complex64 ``magnitude * exp(1j * phase)``, in the shape and layout of ``magnitude``."""
     magnitude, phase = np.asarray(magnitude), np.asarray(phase)
     if magnitude.shape != phase.shape:
-        raise SeparationError(f"magnitude shape {magnitude.shape} differs from phase shape {phase.shape}")
+        raise SeparationError(
+            f"magnitude shape {magnitude.shape} differs from phase shape {phase.shape}"
+        )
     order = kernels.memory_order(magnitude)
     flat_magnitude = np.ascontiguousarray(magnitude.transpose(order), dtype=np.float32)
     flat_phase = np.ascontiguousarray(phase.transpose(order), dtype=np.float32)

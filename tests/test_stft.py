@@ -61,15 +61,24 @@ def test_forward_matches_torch(n_fft, hop, length, center):
     assert np.abs(spec - expected).max() <= 1e-4 * np.abs(expected).max()
 
 
-@pytest.mark.parametrize(("n_fft", "hop", "length"), [(1024, 256, 9_999), (1000, 250, 4_321), (16, 4, 50)])
+@pytest.mark.parametrize(
+    ("n_fft", "hop", "length"), [(1024, 256, 9_999), (1000, 250, 4_321), (16, 4, 50)]
+)
 def test_inverse_matches_torch(n_fft, hop, length):
     rng = np.random.default_rng(2)
     frames = STFT(n_fft=n_fft, hop_length=hop).n_frames(length)
-    # An arbitrary spectrogram, not one of a signal, so the comparison covers the overlap-add itself.
-    spec = (rng.standard_normal((2, n_fft // 2 + 1, frames)) + 1j * rng.standard_normal((2, n_fft // 2 + 1, frames)))
+    # An arbitrary spectrogram, not one of a signal, so the overlap-add itself is compared.
+    spec = rng.standard_normal((2, n_fft // 2 + 1, frames)) + 1j * rng.standard_normal(
+        (2, n_fft // 2 + 1, frames)
+    )
     spec = spec.astype(np.complex64)
     expected = torch.istft(
-        torch.from_numpy(spec), n_fft, hop, window=torch.hann_window(n_fft), center=True, length=length
+        torch.from_numpy(spec),
+        n_fft,
+        hop,
+        window=torch.hann_window(n_fft),
+        center=True,
+        length=length,
     ).numpy()
     restored = STFT(n_fft=n_fft, hop_length=hop).inverse(spec, length)
     assert np.abs(restored - expected).max() <= 1e-4 * np.abs(expected).max()
@@ -163,7 +172,11 @@ def test_magnitude_phase_round_trip_keeps_layout():
     spec = STFT(n_fft=256, hop_length=64).forward(_noise(2, 4_000))
     magnitude, phase = magnitude_phase(spec)
     assert magnitude.dtype == phase.dtype == np.float32
-    assert magnitude.strides == phase.strides == (spec.strides[0] // 2, spec.strides[1] // 2, spec.strides[2] // 2)
+    assert (
+        magnitude.strides
+        == phase.strides
+        == (spec.strides[0] // 2, spec.strides[1] // 2, spec.strides[2] // 2)
+    )
     np.testing.assert_allclose(magnitude, np.abs(spec), rtol=1e-6)
     np.testing.assert_allclose(phase, np.angle(spec), atol=1e-6)
     rebuilt = from_magnitude_phase(magnitude, phase)
