@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import importlib
 import importlib.util
+import signal
 import sys
 from pathlib import Path
 
@@ -134,8 +135,18 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
         raise SystemExit(1)
 
 
+def _interrupt_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so writers clean up their temporary files."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main() -> None:
     """Entry point: user errors are one line on stderr, never a traceback."""
+    _interrupt_on_sigterm()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

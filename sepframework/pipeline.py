@@ -101,7 +101,9 @@ def separate_file(
             )
             for name, path in paths.items()
         }
-        bar = tqdm(total=reader.frames, unit="sample", unit_scale=True, disable=not progress,
+        duration = reader.info.duration
+        expected = reader.frames or (int(duration * rate) if duration else None)  # mp3/m4a: estimate
+        bar = tqdm(total=expected, unit="sample", unit_scale=True, disable=not progress,
                    desc=input_path.name, leave=False)
         read = 0
 
