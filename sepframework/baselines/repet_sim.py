@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from sepframework.interfaces import Separator
+from sepframework.masks import apply_masks
 from sepframework.stft import STFT
 
 
@@ -88,7 +89,10 @@ class RepetSim(Separator):
         similarity = unit.T @ unit
         background = repeating_model(magnitude, similarity, self.max_neighbours, self.min_distance, self.threshold)
         accompaniment_mask = np.minimum(background, magnitude) / np.maximum(magnitude, 1e-8)
+        masks = np.stack([1.0 - accompaniment_mask, accompaniment_mask])[:, None]  # (2, 1, bins, frames)
+        vocals_spec, accompaniment_spec = apply_masks(spec, np.broadcast_to(masks, (2, *spec.shape)))
         length = audio.shape[1]
-        accompaniment = self.stft.inverse(spec * accompaniment_mask[None], length)
-        vocals = self.stft.inverse(spec * (1.0 - accompaniment_mask)[None], length)
-        return {"vocals": vocals, "accompaniment": accompaniment}
+        return {
+            "vocals": self.stft.inverse(vocals_spec, length),
+            "accompaniment": self.stft.inverse(accompaniment_spec, length),
+        }
