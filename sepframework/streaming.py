@@ -18,15 +18,19 @@ most ``n_fft - 1`` samples after it arrived (:attr:`Streamer.latency_samples`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import scipy.fft
+from tqdm import tqdm
 
+from sepframework.audio import AudioWriter, OutputExistsError, StreamResampler, open_reader
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.kernels import WINDOW_SUM_FLOOR
+from sepframework.pipeline import OutputSpec
 from sepframework.stft import STFT
 
 FrameProcessor = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -152,52 +156,148 @@ class OverlapAdder:
 
 
 class Streamer:
-    """Separates a stream of (channels, n) blocks at the model's rate, block by block.
+    """Separates a stream of (channels, n) blocks, block by block.
 
-    >>> streamer = Streamer(model, channels=2)            # doctest: +SKIP
-    >>> for block in blocks:                              # doctest: +SKIP
+    Blocks are at the model's rate unless ``sample_rate`` says otherwise; then they are
+    resampled on the way in and every source on the way out (soxr streams, adding their
+    own small delay). Everything returned, :meth:`flush` included, has exactly the
+    input's length.
+
+    >>> streamer = Streamer(model, channels=2, sample_rate=44100)  # doctest: +SKIP
+    >>> for block in blocks:                                       # doctest: +SKIP
     ...     play(streamer.process(block)["vocals"])
-    >>> play(streamer.flush()["vocals"])                  # doctest: +SKIP
+    >>> play(streamer.flush()["vocals"])                           # doctest: +SKIP
     """
 
-    def __init__(self, model: Separator, channels: int) -> None:
+    def __init__(self, model: Separator, channels: int, sample_rate: int | None = None) -> None:
         self.model = streaming_model(model)
         if channels < 1:
             raise SeparationError(f"channels must be at least 1, got {channels}")
         self.channels = channels
+        self.sample_rate = sample_rate or self.model.sample_rate
+        if self.sample_rate < 1:
+            raise SeparationError(f"the sample rate must be positive, got {sample_rate}")
         self.analyzer = FrameAnalyzer(self.model.stft, channels)
         self.processor = self.model.frame_processor()
         self.adders = {name: OverlapAdder(self.model.stft, channels) for name in self.model.sources}
+        resampled = self.sample_rate != self.model.sample_rate
+        self.into = StreamResampler(self.sample_rate, self.model.sample_rate, channels) if resampled else None
+        self.back = {name: StreamResampler(self.model.sample_rate, self.sample_rate, channels)
+                     for name in self.model.sources} if resampled else None
+        self.received = 0
+        self.returned = dict.fromkeys(self.model.sources, 0)
         self.finished = False
 
     @property
     def latency_samples(self) -> int:
-        """Most samples between a sample's arrival and its separated output (``n_fft - 1``)."""
+        """Most model-rate samples between a sample's arrival and its output (``n_fft - 1``), resampling aside."""
         return self.model.stft.n_fft - 1
 
     def process(self, block: np.ndarray) -> dict[str, np.ndarray]:
         """Add ``block`` (channels, n) and return the newly finished output of every source."""
-        if self.finished:
-            raise SeparationError("the stream was already flushed; create a new Streamer")
+        self._check_open()
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise SeparationError(f"blocks must be shaped ({self.channels}, samples), got {block.shape}")
-        return self._synthesise(self.analyzer.push(block))
+        self.received += block.shape[1]
+        if self.into is not None:
+            block = self.into.process(block)
+        return self._output(self._synthesise(self.analyzer.push(block)))
 
     def flush(self) -> dict[str, np.ndarray]:
         """End the stream: the remaining output, so the total equals the input's length."""
+        self._check_open()
+        self.finished = True
+        needed = {name: self.received - returned for name, returned in self.returned.items()}
+        released = {name: adder.released for name, adder in self.adders.items()}
+        parts = []
+        if self.into is not None:
+            parts.append(self._synthesise(self.analyzer.push(self.into.flush())))
+        length = self.analyzer.received  # at the model's rate
+        end = np.zeros((self.channels, self.model.stft.hop_length), dtype=np.float32)
+        parts += [self._synthesise(self.analyzer.push(end)), self._synthesise(self.analyzer.finish())]
+        parts.append({name: adder.finish(length) for name, adder in self.adders.items()})
+        rest = {name: np.concatenate([part[name] for part in parts], axis=1)[:, : length - released[name]]
+                for name in self.adders}
+        return {name: _fit(stem, needed[name]) for name, stem in self._output(rest, last=True).items()}
+
+    def _check_open(self) -> None:
         if self.finished:
             raise SeparationError("the stream was already flushed; create a new Streamer")
-        self.finished = True
-        length = self.analyzer.received
-        missing = {name: length - adder.released for name, adder in self.adders.items()}
-        end = np.zeros((self.channels, self.model.stft.hop_length), dtype=np.float32)
-        parts = [self._synthesise(self.analyzer.push(end)), self._synthesise(self.analyzer.finish())]
-        parts.append({name: adder.finish(length) for name, adder in self.adders.items()})
-        return {name: np.concatenate([part[name] for part in parts], axis=1)[:, : missing[name]] for name in self.adders}
 
     def _synthesise(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         if frames.shape[2] == 0:
             return {name: np.zeros((self.channels, 0), dtype=np.float32) for name in self.adders}
         stems = self.processor(frames)
         return {name: adder.push(stems[name]) for name, adder in self.adders.items()}
+
+    def _output(self, stems: dict[str, np.ndarray], last: bool = False) -> dict[str, np.ndarray]:
+        """Stems at the caller's rate, never ahead of the input."""
+        out = {}
+        for name, stem in stems.items():
+            if self.back is not None:
+                stem = self.back[name].process(stem)
+                if last:
+                    stem = np.concatenate([stem, self.back[name].flush()], axis=1)
+            stem = stem[:, : self.received - self.returned[name]]
+            self.returned[name] += stem.shape[1]
+            out[name] = stem
+        return out
+
+
+def _fit(block: np.ndarray, length: int) -> np.ndarray:
+    """``block`` cropped or zero-padded to ``length`` samples."""
+    if block.shape[1] >= length:
+        return block[:, :length]
+    return np.pad(block, ((0, 0), (0, length - block.shape[1])))
+
+
+#: Samples read from a file per streaming step (about 64 ms at 16 kHz).
+FILE_BLOCK = 1024
+
+
+def separate_file_streaming(
+    input_path: str | Path,
+    model: Separator,
+    output: OutputSpec = OutputSpec(),
+    stems: Sequence[str] | None = None,
+    progress: bool = False,
+    model_name: str = "model",
+    block_samples: int = FILE_BLOCK,
+) -> dict[str, Path]:
+    """Separate one file block by block with a :class:`Streamer`, in constant memory.
+
+    Same outputs and guarantees as :func:`sepframework.pipeline.separate_file` (no
+    partial files on failure, no overwriting without ``output.overwrite``), but the
+    model sees the audio exactly as a live stream would. Returns the written paths.
+    """
+    input_path = Path(input_path)
+    stems = list(stems or model.sources)
+    unknown = [name for name in stems if name not in model.sources]
+    if unknown:
+        raise SeparationError(f"unknown stem(s) {', '.join(unknown)}; this model gives {', '.join(model.sources)}")
+    paths = output.paths(input_path, stems, model_name)
+    if not output.overwrite:
+        existing = [str(path) for path in paths.values() if path.exists()]
+        if existing:
+            raise OutputExistsError(f"{', '.join(existing)} already exists (use --overwrite to replace)")
+    with open_reader(input_path) as reader, contextlib.ExitStack() as stack:
+        streamer = Streamer(model, reader.channels, reader.sample_rate)
+        writers = {
+            name: stack.enter_context(AudioWriter(path, reader.sample_rate, reader.channels, format=output.format,
+                                                  subtype=output.subtype, overwrite=output.overwrite))
+            for name, path in paths.items()
+        }
+        bar = stack.enter_context(tqdm(total=reader.frames, unit="sample", unit_scale=True, disable=not progress,
+                                       desc=input_path.name, leave=False))
+        for block in reader.blocks(block_samples):
+            bar.update(block.shape[1])
+            separated = streamer.process(block)
+            for name in stems:
+                writers[name].write(separated[name])
+        if streamer.received == 0:
+            raise SeparationError(f"{input_path}: the file contains no audio samples")
+        rest = streamer.flush()
+        for name in stems:
+            writers[name].write(rest[name])
+    return paths

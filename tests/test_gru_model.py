@@ -1,0 +1,140 @@
+"""The GRU separator: joint masks, causality, stereo handling, chunked inference and loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import sepframework
+from sepframework import registry
+from sepframework.interfaces import SeparationError
+from sepframework.training import export_model
+from sep_gru.model import GRUSeparator
+from sep_gru.network import GRUConfig, MaskGRU
+from sep_gru.trainer import GRUTrainable
+
+SMALL = {"hidden_size": 16, "num_layers": 2}
+
+
+def small_separator(bidirectional: bool = False, seed: int = 0, chunk_frames: int | None = None) -> GRUSeparator:
+    """A randomly initialised small GRU separator (deterministic for ``seed``)."""
+    torch.manual_seed(seed)
+    return GRUSeparator(GRUConfig(**SMALL, bidirectional=bidirectional), chunk_frames=chunk_frames)
+
+
+def write_registry(folder: Path, models: dict[str, GRUSeparator]) -> Path:
+    """A registry folder with ``models`` exported as the training library does (float16)."""
+    entries = {}
+    for name, separator in models.items():
+        trainable = GRUTrainable(separator.config.to_args())
+        files = export_model(trainable, separator.network, "gru", folder / name)
+        entries[name] = {
+            "plugin": "gru", "repo_id": f"test/{name}", "revision": "0" * 40, "sample_rate": 16000,
+            "sources": ["vocals", "accompaniment"],
+            "files": {filename: registry.sha256_of(path) for filename, path in files.items()},
+        }
+    (folder / "index.json").write_text(json.dumps({"models": entries}))
+    return folder
+
+
+def install_test_registry(folder: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, GRUSeparator]:
+    """``test-stream`` (causal) and ``test-offline`` (bidirectional) models in a registry at ``folder``."""
+    models = {"test-stream": small_separator(seed=1), "test-offline": small_separator(bidirectional=True, seed=2)}
+    monkeypatch.setenv("SEP_REGISTRY", str(write_registry(folder, models)))
+    return models
+
+
+@pytest.fixture
+def gru_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, GRUSeparator]:
+    return install_test_registry(tmp_path / "registry", monkeypatch)
+
+
+def noise(channels: int, length: int, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal((channels, length))).astype(np.float32)
+
+
+def test_masks_are_probabilities_over_sources() -> None:
+    network = small_separator().network
+    masks, state = network(torch.rand(3, 20, GRUConfig().n_bins) * 10)
+    assert masks.shape == (3, 20, 2, GRUConfig().n_bins)
+    assert state.shape == (2, 3, SMALL["hidden_size"])
+    assert torch.all(masks >= 0) and torch.all(masks <= 1)
+    torch.testing.assert_close(masks.sum(dim=2), torch.ones(3, 20, GRUConfig().n_bins))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_only_the_bidirectional_network_sees_the_future(bidirectional: bool) -> None:
+    network = small_separator(bidirectional).network
+    magnitude = torch.rand(1, 30, GRUConfig().n_bins)
+    changed = magnitude.clone()
+    changed[:, 20:] *= 5
+    with torch.no_grad():
+        past, future = network(magnitude)[0], network(changed)[0]
+    past_differs = not torch.allclose(past[:, :20], future[:, :20])
+    assert past_differs == bidirectional
+    assert not torch.allclose(past[:, 20:], future[:, 20:])
+
+
+def test_stems_add_up_to_the_stereo_mixture_and_keep_channels_apart() -> None:
+    separator = small_separator()
+    left = noise(1, 9000, seed=1)
+    audio = np.concatenate([left, np.zeros_like(left)])
+    stems = separator.separate_block(audio)
+    np.testing.assert_allclose(stems["vocals"] + stems["accompaniment"], audio, atol=1e-5)
+    assert np.abs(stems["vocals"][1]).max() < 1e-6  # a silent channel stays silent
+    assert np.abs(stems["vocals"][0]).max() > 1e-3
+
+
+def test_both_channels_get_the_masks_of_the_channel_mean() -> None:
+    separator = small_separator()
+    mono = noise(1, 7000, seed=2)
+    single = separator.separate_block(mono)
+    double = separator.separate_block(np.concatenate([mono, mono]))
+    for name in separator.sources:
+        np.testing.assert_allclose(double[name], np.concatenate([single[name]] * 2), atol=1e-6)
+
+
+def test_chunked_batch_inference_covers_every_frame_in_order() -> None:
+    # With zero GRU weights the recurrent output is always zero: masks depend on each
+    # frame alone, so chunking must give exactly the whole-sequence masks.
+    for bidirectional in (False, True):
+        whole = small_separator(bidirectional)
+        with torch.no_grad():
+            for name, parameter in whole.network.gru.named_parameters():
+                parameter.zero_()
+        chunked = GRUSeparator(whole.config, chunk_frames=8, context_frames=3, network=whole.network)
+        magnitude = np.random.default_rng(0).random((61, whole.config.n_bins), dtype=np.float32)
+        np.testing.assert_allclose(chunked._chunked_masks(magnitude), whole._chunked_masks(magnitude), atol=1e-6)
+
+
+def test_chunked_inference_is_close_to_whole_sequence_inference() -> None:
+    whole = small_separator(bidirectional=True)
+    chunked = GRUSeparator(whole.config, chunk_frames=64, context_frames=16, network=whole.network)
+    audio = noise(2, 16000 * 6, seed=3)
+    a, b = whole.separate_block(audio)["vocals"], chunked.separate_block(audio)["vocals"]
+    assert np.abs(a - b).max() < 0.05 * np.abs(a).max()
+
+
+def test_loading_through_the_registry_keeps_the_float16_weights(gru_registry: dict[str, GRUSeparator]) -> None:
+    model = sepframework.load("test-stream", device="cpu")
+    assert isinstance(model, GRUSeparator) and model.causal
+    assert not sepframework.load("test-offline", device="cpu").causal
+    audio = noise(2, 8000, seed=4)
+    expected = gru_registry["test-stream"].separate_block(audio)["vocals"]
+    np.testing.assert_allclose(model.separate_block(audio)["vocals"], expected, atol=2e-3)
+
+
+def test_user_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(SeparationError, match="needs trained weights"):
+        GRUSeparator.load({}, None)
+    with pytest.raises(SeparationError, match="unknown GRU config key"):
+        GRUConfig.from_args({"hidden": 3})
+    files = export_model(GRUTrainable(SMALL), MaskGRU(GRUConfig(**SMALL)), "gru", tmp_path)
+    with pytest.raises(SeparationError, match="does not match the GRU config"):
+        GRUSeparator.load({"hidden_size": 32}, files)
+    with pytest.raises(SeparationError, match="cannot stream"):
+        small_separator(bidirectional=True).frame_processor()
