@@ -1,0 +1,121 @@
+"""`sep registry publish` to a (local) Hub, then `sep models pull`, `sep run` and `load("hf://...")`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sepframework
+from sepframework import hub as sephub
+from sepframework import registry
+from tests.hub_fixtures import empty_registry, folder_files, hub, hub_env, make_model_folder  # noqa: F401
+
+SEP = [sys.executable, "-m", "sepframework.cli"]
+
+
+def sep(*args: str | Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*SEP, *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def sep_env(hub, tmp_path, empty_registry) -> dict[str, str]:
+    """Environment of `sep` subprocesses: the local Hub, a fresh cache, an empty registry."""
+    env = {**os.environ, **hub_env(hub, tmp_path / "hf-home"), "SEP_REGISTRY": str(empty_registry)}
+    env.pop("HF_HUB_OFFLINE", None)
+    return env
+
+
+def test_publish_pull_then_run_offline_round_trip(hub, sep_env, tmp_path, empty_registry, write_wav) -> None:
+    folder = make_model_folder(tmp_path / "toy")
+    published = sep("registry", "publish", "toy", "--repo", "org/toy", "--folder", folder, "--write-index",
+                    env=sep_env, cwd=tmp_path)
+    assert published.returncode == 0, published.stderr
+    revision = re.search(r"at revision ([0-9a-f]{40})", published.stdout).group(1)
+    assert hub.repos["org/toy"].branches["main"] == revision
+    stored = hub.repos["org/toy"].commits[revision]
+    assert {path: file.content for path, file in stored.items()} == folder_files(folder)
+    assert stored["model.safetensors"].lfs and hub.count("PUT", "/upload/") == 1  # weights went through LFS
+
+    entry = json.loads((empty_registry / "index.json").read_text())["models"]["toy"]
+    assert entry["revision"] == revision and entry["repo_id"] == "org/toy"
+    assert entry["files"] == {name: registry.sha256_of(folder / name) for name in ("config.json", "model.safetensors")}
+    assert f'"revision": "{revision}"' in published.stdout  # what to pin, printed
+    assert (entry["license"], entry["metrics"]) == ("mit", {"Toy songs": {"vocals SDR": 4.5}})
+
+    pulled = sep("models", "pull", "toy", env=sep_env, cwd=tmp_path)
+    assert pulled.returncode == 0, pulled.stderr
+    assert f"2 file(s) of org/toy@{revision} verified in the cache" in pulled.stdout
+
+    model = sepframework.load(f"hf://org/toy@{revision}", device="cpu")
+    assert type(model).__name__ == "RepetSim" and model.stft.n_fft == 512  # args from config.json
+
+    hub.stop()
+    song = write_wav("song.wav", seconds=1.5)
+    ran = sep("run", "--model", "toy", "-o", tmp_path / "out", song, env={**sep_env, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert sorted(path.name for path in (tmp_path / "out/song").iterdir()) == ["accompaniment.wav", "vocals.wav"]
+
+
+def test_republishing_unchanged_files_makes_no_new_commit(hub, tmp_path) -> None:
+    folder = make_model_folder(tmp_path / "toy")
+    first = sephub.publish(folder, "org/toy")
+    second = sephub.publish(folder, "org/toy")
+    assert second.revision == first.revision
+    assert len(hub.repos["org/toy"].commits) == 1
+    assert first.uploaded == ("config.json", "model.safetensors", "README.md")
+
+
+def test_publishing_without_a_valid_token_is_one_clear_line(hub, sep_env, tmp_path) -> None:
+    folder = make_model_folder(tmp_path / "toy")
+    result = sep("registry", "publish", "toy", "--repo", "org/toy", "--folder", folder,
+                 env={**sep_env, "HF_TOKEN": "hf_wrong"}, cwd=tmp_path)
+    assert result.returncode == 1
+    assert re.fullmatch(r"error: publishing .*toy: http://127\.0\.0\.1:\d+ answered HTTP 401 for 'org/toy': "
+                        r".*check HF_TOKEN \(it needs write access to publish\)\n", result.stderr)
+    assert "org/toy" not in hub.repos
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda folder: (folder / "model.safetensors").rename(folder / "model.bin"), "refusing 'model.bin'"),
+        (lambda folder: (folder / "README.md").write_text("# no metadata\n"), "needs YAML metadata with a license"),
+        (lambda folder: (folder / "config.json").write_text('{"args": {}}'), 'must be a JSON object naming its "plugin"'),
+    ],
+)
+def test_an_unfit_model_folder_is_refused_before_any_upload(hub, tmp_path, damage, message) -> None:
+    folder = make_model_folder(tmp_path / "toy")
+    damage(folder)
+    with pytest.raises(registry.RegistryError, match=message):
+        sephub.publish(folder, "org/toy")
+    assert hub.requests == []
+
+
+def test_hub_model_names_are_checked(hub) -> None:
+    for bad in ("hf://only-one-part", "hf://a/b/c", "hf://org/repo@"):
+        with pytest.raises(sephub.HubError, match=f"'{re.escape(bad)}' is not a Hub model"):
+            sepframework.load(bad, device="cpu")
+    assert sephub.parse_hub_uri("hf://org/repo@v1") == ("org/repo", "v1")
+    assert sephub.parse_hub_uri("hf://org/repo") == ("org/repo", "main")
+    assert hub.requests == []
+
+
+def test_a_hub_repository_without_config_is_not_a_model(hub) -> None:
+    hub.add_commit("org/weights-only", {"model.safetensors": b"x" * 10})
+    with pytest.raises(registry.RegistryError, match="has no config.json, so it is not a sepframework model"):
+        registry.find("hf://org/weights-only")
+
+
+def test_pull_reports_each_failure_and_continues(hub, sep_env, tmp_path) -> None:
+    hub.add_commit("org/toy", folder_files(make_model_folder(tmp_path / "toy")))
+    result = sep("models", "pull", "hf://org/missing", "hf://org/toy", env=sep_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "error: model 'hf://org/missing': repository 'org/missing' not found" in result.stderr
+    assert "hf://org/toy: 2 file(s) of org/toy@" in result.stdout
+    assert "Traceback" not in result.stderr
