@@ -1,0 +1,129 @@
+"""The ``unet`` separator: U-Net soft masks on the STFT magnitude, patch by patch.
+
+One network pass runs on the magnitude of the channel mean; its vocal mask multiplies
+every channel's complex STFT (so the mixture phase is kept), and the accompaniment is
+the rest of the mixture (mask ``1 - m``): the two stems always sum to the input.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from sepframework.interfaces import SeparationError, Separator
+from sepframework.stft import STFT
+from sep_unet.network import PATCH_MULTIPLE, UNet
+
+#: Model arguments of the shipped configuration (``config.json`` ``args``).
+DEFAULT_ARGS: dict[str, Any] = {"sample_rate": 16000, "n_fft": 1024, "hop_length": 256, "patch_frames": 128}
+#: Patches per segment of the chunked engine.
+PATCHES_PER_SEGMENT = 16
+#: Patches per network call (bounds activation memory).
+PATCH_BATCH = 16
+
+
+def check_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """``args`` completed with defaults; a clear error for unknown or unusable values."""
+    unknown = set(args) - set(DEFAULT_ARGS)
+    if unknown:
+        raise SeparationError(f"unknown unet argument(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_ARGS)}")
+    full = {**DEFAULT_ARGS, **args}
+    for name in ("patch_frames", "n_fft"):
+        size = full[name] // 2 if name == "n_fft" else full[name]
+        if size <= 0 or size % PATCH_MULTIPLE:
+            raise SeparationError(f"unet {name}={full[name]} must give a multiple of {PATCH_MULTIPLE} "
+                                  f"{'bins (n_fft / 2)' if name == 'n_fft' else 'frames'}")
+    return full
+
+
+def inference_dtype(device: str) -> torch.dtype:
+    """bfloat16 where the hardware computes it natively (masks are unchanged to 1e-4 dB
+    of GNSDR on validation), else float32."""
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+
+
+def fuse_batch_norm(network: UNet) -> UNet:
+    """An inference copy of ``network`` with every batch norm folded into its convolution."""
+    fused = copy.deepcopy(network).eval()
+    for block in [*fused.encoder, *fused.decoder]:
+        conv, norm = block[0], block[1]
+        block[0] = fuse_conv_bn_eval(conv, norm, transpose=isinstance(conv, nn.ConvTranspose2d))
+        block[1] = nn.Identity()
+    return fused
+
+
+def to_patches(magnitude: torch.Tensor, patch_frames: int) -> torch.Tensor:
+    """(bins, frames) -> (patches, 1, bins, patch_frames), zero-padding the last patch."""
+    bins, frames = magnitude.shape
+    count = -(-frames // patch_frames)
+    padded = torch.nn.functional.pad(magnitude, (0, count * patch_frames - frames))
+    return padded.reshape(bins, count, patch_frames).permute(1, 0, 2).unsqueeze(1)
+
+
+def from_patches(patches: torch.Tensor, frames: int) -> torch.Tensor:
+    """Inverse of :func:`to_patches`: (patches, 1, bins, patch_frames) -> (bins, frames)."""
+    count, _, bins, patch_frames = patches.shape
+    return patches[:, 0].permute(1, 0, 2).reshape(bins, count * patch_frames)[:, :frames]
+
+
+class UNetSeparator(Separator):
+    """Vocals and accompaniment from a U-Net vocal mask (Jansson et al., 2017)."""
+
+    sources = ("vocals", "accompaniment")
+
+    def __init__(self, network: UNet, args: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.args = check_args(args or {})
+        self.sample_rate = self.args["sample_rate"]
+        self.stft = STFT(self.args["n_fft"], self.args["hop_length"])
+        self.patch_frames = self.args["patch_frames"]
+        self.segment_seconds = (PATCHES_PER_SEGMENT * self.patch_frames - 1) * self.args["hop_length"] / self.sample_rate
+        self.network = fuse_batch_norm(network)
+        self.dtype = inference_dtype(self.device)
+
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> UNetSeparator:
+        args = check_args(args)
+        if not weights or "model.safetensors" not in weights:
+            raise SeparationError("the unet model needs trained weights (model.safetensors); "
+                                  "use a registry model, e.g. `sep run --model unet`, or train one with `sep train unet`")
+        network = UNet()
+        state = {name: tensor.float() for name, tensor in load_file(str(weights["model.safetensors"])).items()}
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as error:
+            raise SeparationError(f"{weights['model.safetensors']}: not unet weights ({error})") from None
+        return cls(network, args).to(device)
+
+    def to(self, device: str) -> UNetSeparator:
+        self.network.to(device)
+        self.dtype = inference_dtype(device)
+        return super().to(device)
+
+    def vocal_mask(self, magnitude: np.ndarray) -> np.ndarray:
+        """Vocal mask in [0, 1] for a (n_fft // 2 + 1, frames) magnitude, same shape."""
+        bins = self.args["n_fft"] // 2
+        frames = magnitude.shape[1]
+        patches = to_patches(torch.from_numpy(magnitude[:bins]), self.patch_frames).to(self.device)
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        with torch.inference_mode(), torch.autocast(device_type, self.dtype, enabled=self.dtype != torch.float32):
+            masks = torch.cat([self.network(batch) for batch in patches.split(PATCH_BATCH)])
+        mask = from_patches(masks, frames).float().cpu().numpy()
+        return np.concatenate([mask, mask[-1:]])  # the Nyquist bin takes its neighbour's mask
+
+    def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        spec = self.stft.forward(audio)
+        mask = self.vocal_mask(np.abs(spec.mean(axis=0)))
+        vocals = spec * mask
+        length = audio.shape[1]
+        vocals_audio = self.stft.inverse(vocals, length)
+        return {"vocals": vocals_audio, "accompaniment": audio.astype(np.float32) - vocals_audio}

@@ -1,0 +1,63 @@
+"""Training the U-Net with the shared library: magnitude patches, L1 on masked mixtures."""
+
+from __future__ import annotations
+
+import torch
+
+from sepframework.interfaces import Separator
+from sepframework.training import Trainable
+from sep_unet.model import DEFAULT_ARGS, UNetSeparator, check_args
+from sep_unet.network import UNet
+
+
+class UNetTrainable(Trainable):
+    """The ``unet`` model for ``sep train unet``.
+
+    A batch's mono mixtures become (batch, 1, n_fft / 2, patch_frames) magnitude patches
+    (Nyquist bin dropped); the loss is the L1 distance between the masked mixture and the
+    vocal magnitude plus that between the complement-masked mixture and the accompaniment.
+    """
+
+    separator_class = UNetSeparator
+    default_args = DEFAULT_ARGS
+    train_defaults = {"batch_size": 8, "learning_rate": 1e-3, "steps_per_epoch": 150, "epochs": 18,
+                      "patience": 5, "lr_patience": 2}
+    description = (
+        "U-Net singing-voice separation (Jansson et al., *Singing Voice Separation with Deep U-Net "
+        "Convolutional Networks*, ISMIR 2017): six 5x5 stride-2 convolutions and six transposed "
+        "convolutions with skip connections predict a soft vocal mask on 512-bin x 128-frame STFT "
+        "magnitude patches of the channel mean; the accompaniment is the complement. The mixture "
+        "phase is used for reconstruction."
+    )
+
+    def __init__(self, args: dict | None = None) -> None:
+        super().__init__(args)
+        self.args = check_args(self.args)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.args["sample_rate"]
+
+    @property
+    def segment_samples(self) -> int:
+        # (frames - 1) * hop samples give exactly `patch_frames` centred STFT frames.
+        return (self.args["patch_frames"] - 1) * self.args["hop_length"]
+
+    def build_model(self) -> torch.nn.Module:
+        return UNet()
+
+    def magnitude(self, audio: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) -> (batch, 1, n_fft / 2, frames) STFT magnitudes."""
+        n_fft, hop = self.args["n_fft"], self.args["hop_length"]
+        window = torch.hann_window(n_fft, device=audio.device)
+        spec = torch.stft(audio, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+        return spec[:, None, : n_fft // 2].abs()
+
+    def loss(self, model: torch.nn.Module, mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        mix = self.magnitude(mixture[:, 0])
+        vocals, accompaniment = self.magnitude(targets[:, 0, 0]), self.magnitude(targets[:, 1, 0])
+        mask = model(mix)
+        return (mask * mix - vocals).abs().mean() + ((1 - mask) * mix - accompaniment).abs().mean()
+
+    def separator(self, model: torch.nn.Module, device: str) -> Separator:
+        return UNetSeparator(model, self.args).to(device)
