@@ -60,6 +60,11 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
+def go_offline() -> None:
+    """Turn offline mode on for this process (and ``huggingface_hub`` if imported later)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+
+
 def is_hub_uri(name: str) -> bool:
     """Whether a model name designates a Hub repository (``hf://...``)."""
     return name.startswith(HUB_SCHEME)

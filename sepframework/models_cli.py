@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 
 import click
 
 from sepframework import plugins, registry
+from sepframework.hub_cli import offline_option
 from sepframework.interfaces import SeparationError
 
 
@@ -70,17 +70,6 @@ def _print_table(rows: list[ModelStatus]) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     for row in table:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
-
-
-def _go_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-
-
-offline_option = click.option(
-    "--offline", is_flag=True, expose_value=False, callback=_go_offline,
-    help="Use only bundled and cached files, never the network (same as HF_HUB_OFFLINE=1).",
-)
 
 
 @click.group(invoke_without_command=True)

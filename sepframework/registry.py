@@ -171,10 +171,6 @@ def bundled_folder(entry: ModelEntry) -> Path:
 
 def bundled_files(entry: ModelEntry) -> dict[str, Path] | None:
     """The entry's files from ``registry/<name>/`` when all are present and verified."""
-    from sepframework import hub
-
-    if hub.is_hub_uri(entry.name):
-        return None
     paths = {filename: bundled_folder(entry) / filename for filename in entry.files}
     if not all(path.is_file() for path in paths.values()):
         return None
@@ -237,13 +233,20 @@ def _plugin_metadata(config: dict[str, Any], owner: str) -> tuple[str, int, tupl
     from sepframework import plugins
 
     plugin = config["plugin"]
-    if "sample_rate" in config and "sources" in config:
-        return plugin, int(config["sample_rate"]), tuple(config["sources"])
+    declared: dict[str, Any] = config
+    if "sample_rate" not in config or "sources" not in config:
+        try:
+            cls = plugins.get_plugin(plugin).load()
+            declared = {key: getattr(cls, key) for key in ("sample_rate", "sources") if hasattr(cls, key)}
+        except plugins.PluginError as error:
+            raise RegistryError(f"{owner} needs plugin '{plugin}': {error}") from error
     try:
-        cls = plugins.get_plugin(plugin).load()
-    except plugins.PluginError as error:
-        raise RegistryError(f"{owner} needs plugin '{plugin}': {error}") from error
-    return plugin, int(cls.sample_rate), tuple(cls.sources)
+        return plugin, int(declared["sample_rate"]), tuple(declared["sources"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise RegistryError(
+            f"{owner}: give \"sample_rate\" and \"sources\" in config.json (plugin '{plugin}' "
+            f"does not declare them as class attributes): {error!r}"
+        ) from error
 
 
 def hub_entry(uri: str) -> ModelEntry:
@@ -271,11 +274,15 @@ def card_metadata(path: Path) -> dict[str, Any]:
     Metrics come from the card's ``model-index`` as ``{dataset name: {metric name: value}}``;
     without one, from ``metrics.json`` beside the card (its ``validation`` scores).
     """
+    import yaml
     from huggingface_hub import ModelCard
 
     if not path.is_file():
         raise RegistryError(f"model card {path} is missing")
-    card = ModelCard.load(path)
+    try:
+        card = ModelCard.load(path)
+    except yaml.YAMLError as error:
+        raise RegistryError(f"model card {path} has malformed YAML metadata: {error}") from error
     if not card.data.license:
         raise RegistryError(f"model card {path} needs YAML metadata with a license")
     metrics: dict[str, dict[str, float]] = {}

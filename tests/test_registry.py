@@ -1,0 +1,124 @@
+"""The registry index without network: entries from model folders (`sep registry add`),
+validation of pins and files, and what `sep models` shows about registry models."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sepframework import hub, registry
+from sepframework.hub_cli import registry as registry_command
+from sepframework.models_cli import models as models_command
+from sepframework.registry import ModelEntry, RegistryError
+from tests.hub_fixtures import empty_registry, make_model_folder  # noqa: F401
+
+COMMIT = "a" * 40
+
+
+def invoke(command, *args: str):
+    result = CliRunner().invoke(command, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_registry_add_records_the_folder_config_card_and_sha256s(empty_registry) -> None:
+    folder = make_model_folder(empty_registry / "toy")
+    output = invoke(registry_command, "add", "toy", "--repo", "org/toy")
+    assert "toy: 2 file(s) recorded" in output and "not published (revision null)" in output
+    entry = registry.index()["toy"]
+    assert entry.files == {name: registry.sha256_of(folder / name) for name in ("config.json", "model.safetensors")}
+    assert (entry.plugin, entry.sample_rate, entry.sources) == ("repet-sim", 16000, ("vocals", "accompaniment"))
+    assert entry.license == "mit"
+    assert entry.description == "A REPET-SIM configuration used by the tests."
+    assert entry.metrics == {"Toy songs": {"vocals SDR": 4.5}}
+    assert registry.fetch(entry) == {name: folder / name for name in entry.files}
+
+
+def test_a_pin_is_kept_only_while_the_files_are_unchanged(empty_registry) -> None:
+    folder = make_model_folder(empty_registry / "toy")
+    invoke(registry_command, "add", "toy", "--repo", "org/toy", "--revision", COMMIT)
+    invoke(registry_command, "add", "toy")
+    assert registry.index()["toy"].revision == COMMIT
+    make_model_folder(folder, seed=1)  # new weights: the published revision no longer holds them
+    invoke(registry_command, "add", "toy")
+    assert registry.index()["toy"].revision is None
+    assert registry.index()["toy"].repo_id == "org/toy"
+
+
+def test_writing_an_entry_keeps_the_other_entries_and_the_default_flag(empty_registry) -> None:
+    other = {"plugin": "repet-sim", "repo_id": "org/other", "revision": None, "files": {},
+             "sample_rate": 16000, "sources": ["vocals", "accompaniment"], "default": True}
+    (empty_registry / "index.json").write_text(json.dumps({"models": {"other": other, "toy": {**other, "default": True}}}))
+    make_model_folder(empty_registry / "toy")
+    registry.write_entry(registry.entry_from_folder("toy", empty_registry / "toy"))
+    models = json.loads((empty_registry / "index.json").read_text())["models"]
+    assert models["other"] == other
+    assert models["toy"]["default"] is True and models["toy"]["repo_id"] == "org/other"
+
+
+def test_metrics_come_from_metrics_json_when_the_card_has_no_model_index(empty_registry) -> None:
+    folder = make_model_folder(empty_registry / "toy")
+    (folder / "README.md").write_text("---\nlicense: cc-by-nc-4.0\n---\n# toy\n\nTrained.\n")
+    scores = {"vocals": {"GNSDR": 3.2}, "accompaniment": {"GNSDR": 2.1}}
+    (folder / "metrics.json").write_text(json.dumps({"validation": scores, "best_epoch": 3}))
+    entry = registry.entry_from_folder("toy", folder, "org/toy")
+    assert (entry.license, entry.metrics) == ("cc-by-nc-4.0", scores)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"revision": "main"}, "pins revision 'main': use the full 40-hex commit sha"),
+        ({"files": {"model.pt": "0" * 64}}, "refusing 'model.pt': pickle-based weights"),
+        ({"sample_rate": "fast"}, "registry entry 'toy' is malformed"),
+    ],
+)
+def test_unsafe_or_unpinned_index_entries_are_refused(empty_registry, change, message) -> None:
+    entry = {"plugin": "repet-sim", "repo_id": "org/toy", "revision": COMMIT, "files": {},
+             "sample_rate": 16000, "sources": ["vocals"], **change}
+    (empty_registry / "index.json").write_text(json.dumps({"models": {"toy": entry}}))
+    with pytest.raises(RegistryError, match=message):
+        registry.index()
+
+
+def test_a_broken_index_file_is_named(empty_registry) -> None:
+    (empty_registry / "index.json").write_text("{not json")
+    with pytest.raises(RegistryError, match=f"{empty_registry / 'index.json'} is not a valid registry index"):
+        registry.index()
+
+
+def test_sep_models_shows_where_registry_files_come_from(empty_registry) -> None:
+    folder = make_model_folder(empty_registry / "toy")
+    registry.write_entry(registry.entry_from_folder("toy", folder, "org/toy"))
+    registry.write_entry(ModelEntry("remote", "repet-sim", "org/remote", COMMIT, {"config.json": "0" * 64},
+                                    16000, ("vocals", "accompaniment")))
+    table = invoke(models_command).splitlines()
+    assert table[0].split() == ["NAME", "PLUGIN", "DISTRIBUTION", "SOURCES", "RATE", "FILES", "STATUS"]
+    files_column = {line.split()[0]: line.split()[-2] for line in table[1:] if line.endswith(" ok")}
+    assert (files_column["toy"], files_column["remote"], files_column["repet-sim"]) == ("bundled", "hub", "none")
+
+    listed = {row["name"]: row for row in json.loads(invoke(models_command, "list", "--json"))}
+    assert listed["toy"]["revision"] is None and listed["toy"]["status"] == "ok"
+    assert listed["remote"]["revision"] == COMMIT and listed["remote"]["sources"] == ["vocals", "accompaniment"]
+
+    info = invoke(models_command, "info", "toy")
+    assert "not published yet (the bundled files are authoritative)" in info
+    assert f"sha256 {registry.sha256_of(folder / 'model.safetensors')}" in info
+    assert re.search(r"^metrics Toy songs +vocals SDR 4.5$", info, re.MULTILINE)
+
+
+def test_info_on_an_unknown_model_lists_the_known_ones(empty_registry) -> None:
+    with pytest.raises(RegistryError, match="unknown model 'nope'; available models: .*repet-sim"):
+        CliRunner().invoke(models_command, ["info", "nope"], catch_exceptions=False)
+
+
+def test_pulling_a_bundled_model_only_verifies_it(empty_registry: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored after the test; --offline sets it
+    folder = make_model_folder(empty_registry / "toy")
+    registry.write_entry(registry.entry_from_folder("toy", folder, "org/toy"))
+    assert f"toy: 2 file(s) bundled in {folder}, verified" in invoke(models_command, "pull", "toy", "--offline")
+    assert hub.offline()
