@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile
-import soxr
 
+from sepframework.audio import read_audio
 from sepframework.interfaces import SeparationError
 
 #: Sources every dataset provides.
@@ -55,17 +54,6 @@ def _audio_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DATASET_EXTENSIONS)
 
 
-def _read(path: Path, sample_rate: int | None) -> tuple[np.ndarray, int]:
-    try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise SeparationError(f"{path}: cannot read audio ({error})") from error
-    audio = np.ascontiguousarray(data.T)
-    if sample_rate is not None and rate != sample_rate:
-        return np.ascontiguousarray(soxr.resample(audio.T, rate, sample_rate).T, dtype=np.float32), sample_rate
-    return audio, rate
-
-
 def detect_layout(root: str | Path) -> str:
     """``"stems"`` or ``"mir1k"`` for a dataset folder; a clear error for anything else."""
     root = Path(root)
@@ -84,7 +72,7 @@ def detect_layout(root: str | Path) -> str:
 
 def _mir1k_tracks(root: Path, sample_rate: int | None) -> Iterator[Track]:
     for path in _audio_files(root):
-        audio, rate = _read(path, sample_rate)
+        audio, rate = read_audio(path, sample_rate)
         if audio.shape[0] != 2:
             raise SeparationError(
                 f"{path}: MIR-1K clips must be stereo (left accompaniment, right vocals), "
@@ -100,8 +88,8 @@ def _stems_track(folder: Path, root: Path, sample_rate: int | None) -> Track:
     ]
     if not others:
         raise SeparationError(f"{folder}: has vocals but no accompaniment.wav nor other stems to sum")
-    vocals, rate = _read(stems["vocals"], sample_rate)
-    parts = [_read(path, sample_rate) for path in others]
+    vocals, rate = read_audio(stems["vocals"], sample_rate)
+    parts = [read_audio(path, sample_rate) for path in others]
     if any(part_rate != rate or part.shape != vocals.shape for part, part_rate in parts):
         raise SeparationError(f"{folder}: stems differ in sample rate, channels or length")
     accompaniment = np.sum([part for part, _ in parts], axis=0, dtype=np.float32)
