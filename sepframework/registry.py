@@ -228,25 +228,28 @@ def read_config(files: dict[str, Path]) -> dict[str, Any]:
     return config
 
 
-def _plugin_metadata(config: dict[str, Any], owner: str) -> tuple[str, int, tuple[str, ...]]:
-    """Plugin, sample rate and sources: from the config, else from the plugin's class."""
+def _described_by_plugin(config: dict[str, Any], files: dict[str, Path], owner: str) -> dict[str, Any]:
+    """``sample_rate`` and ``sources`` of the plugin's class, or of the model built from
+    ``files`` when they depend on its arguments."""
     from sepframework import plugins
 
     plugin = config["plugin"]
-    declared: dict[str, Any] = config
-    if "sample_rate" not in config or "sources" not in config:
-        try:
-            cls = plugins.get_plugin(plugin).load()
-            declared = {key: getattr(cls, key) for key in ("sample_rate", "sources") if hasattr(cls, key)}
-        except plugins.PluginError as error:
-            raise RegistryError(f"{owner} needs plugin '{plugin}': {error}") from error
     try:
-        return plugin, int(declared["sample_rate"]), tuple(declared["sources"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise RegistryError(
-            f"{owner}: give \"sample_rate\" and \"sources\" in config.json (plugin '{plugin}' "
-            f"does not declare them as class attributes): {error!r}"
-        ) from error
+        described: Any = plugins.get_plugin(plugin).load()
+        if not (hasattr(described, "sample_rate") and hasattr(described, "sources")):
+            described = described.load(config.get("args", {}), files, "cpu")
+    except SeparationError as error:
+        raise RegistryError(f"{owner} needs plugin '{plugin}': {error}") from error
+    return {"sample_rate": getattr(described, "sample_rate", None), "sources": getattr(described, "sources", None)}
+
+
+def _plugin_metadata(config: dict[str, Any], files: dict[str, Path], owner: str) -> tuple[str, int, tuple[str, ...]]:
+    """Plugin, sample rate and sources: from ``config.json``, else from the plugin."""
+    declared = config if "sample_rate" in config and "sources" in config else _described_by_plugin(config, files, owner)
+    try:
+        return config["plugin"], int(declared["sample_rate"]), tuple(declared["sources"])
+    except (TypeError, ValueError) as error:
+        raise RegistryError(f"{owner}: bad \"sample_rate\" or \"sources\" in config.json: {error}") from error
 
 
 def hub_entry(uri: str) -> ModelEntry:
@@ -256,7 +259,7 @@ def hub_entry(uri: str) -> ModelEntry:
     repo_id, revision = hub.parse_hub_uri(uri)
     commit, paths = hub.snapshot(repo_id, revision, f"model '{uri}'")
     config = read_config(paths)
-    plugin, sample_rate, sources = _plugin_metadata(config, f"model '{uri}'")
+    plugin, sample_rate, sources = _plugin_metadata(config, paths, f"model '{uri}'")
     return ModelEntry(
         name=uri,
         plugin=plugin,
@@ -332,7 +335,7 @@ def entry_from_folder(
     """
     files = model_folder_files(folder)
     config = read_config({CONFIG_FILE: files[0]})
-    plugin, sample_rate, sources = _plugin_metadata(config, f"model '{name}'")
+    plugin, sample_rate, sources = _plugin_metadata(config, {path.name: path for path in files}, f"model '{name}'")
     card = card_metadata(folder / CARD_FILE)
     sha256s = {path.name: sha256_of(path) for path in files}
     previous = index().get(name)

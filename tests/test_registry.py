@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
 
-from sepframework import hub, registry
+from sepframework import Separator, hub, plugins, registry
 from sepframework.hub_cli import registry as registry_command
 from sepframework.models_cli import models as models_command
 from sepframework.registry import ModelEntry, RegistryError
@@ -36,6 +37,31 @@ def test_registry_add_records_the_folder_config_card_and_sha256s(empty_registry)
     assert entry.description == "A REPET-SIM configuration used by the tests."
     assert entry.metrics == {"Toy songs": {"vocals SDR": 4.5}}
     assert registry.fetch(entry) == {name: folder / name for name in entry.files}
+
+
+class RateFromArgs(Separator):
+    """A plugin whose sample rate is a constructor argument (no class attribute)."""
+
+    sources = ("vocals", "accompaniment")
+
+    def __init__(self, sample_rate: int) -> None:
+        super().__init__()
+        self.sample_rate = sample_rate
+
+    @classmethod
+    def load(cls, args, weights, device="cpu") -> RateFromArgs:
+        return cls(**args)
+
+    def separate_block(self, audio):
+        return {name: audio for name in self.sources}
+
+
+def test_rate_and_sources_missing_from_the_config_come_from_the_built_model(empty_registry, monkeypatch) -> None:
+    folder = make_model_folder(empty_registry / "toy")
+    (folder / "config.json").write_text(json.dumps({"plugin": "rate-from-args", "args": {"sample_rate": 22050}}))
+    monkeypatch.setattr(plugins, "get_plugin", lambda name: SimpleNamespace(load=lambda: RateFromArgs))
+    entry = registry.entry_from_folder("toy", folder, "org/toy")
+    assert (entry.plugin, entry.sample_rate, entry.sources) == ("rate-from-args", 22050, ("vocals", "accompaniment"))
 
 
 def test_a_pin_is_kept_only_while_the_files_are_unchanged(empty_registry) -> None:
