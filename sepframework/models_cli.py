@@ -69,7 +69,7 @@ def _print_table(rows: list[ModelStatus]) -> None:
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     for row in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 @click.group(invoke_without_command=True)
@@ -138,9 +138,9 @@ def info(name: str, as_json: bool) -> None:
             ("files", status.files),
         ]
         lines += [(f"  {filename}", f"sha256 {sha}") for filename, sha in entry.files.items()]
-        for dataset, values in entry.metrics.items():
-            scores = ", ".join(f"{metric} {value}" for metric, value in values.items()) if isinstance(values, dict) else values
-            lines.append((f"metrics {dataset}", scores))
+        for group, values in entry.metrics.items():
+            scores = values.items() if isinstance(values, dict) else [("", values)]
+            lines.append((f"metrics {group}", ", ".join(f"{metric} {value}".strip() for metric, value in scores)))
     else:
         lines.append(("files", "none (the plugin needs no weights)"))
     width = max(len(label) for label, _ in lines)

@@ -1,6 +1,6 @@
 """Fixtures for tests of the registry and the Hub: a local Hub and small model folders.
 
-Test modules import the fixtures they use (``from tests.hub_fixtures import hub``).
+Test modules load them with ``pytest_plugins = ["tests.hub_fixtures"]``.
 """
 
 from __future__ import annotations

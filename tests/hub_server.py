@@ -368,7 +368,8 @@ class _ApiHandler(_Handler):
         if method == "POST" and parts == ["api", "validate-yaml"]:
             self.read_body()
             return self.send_json({"errors": [], "warnings": []})
-        if method == "POST" and len(parts) >= 6 and parts[1].endswith(".git") and parts[2:5] == ["info", "lfs", "objects"]:
+        is_lfs_api = len(parts) >= 6 and parts[1].endswith(".git") and parts[2:5] == ["info", "lfs", "objects"]
+        if method == "POST" and is_lfs_api:
             repo_id = f"{parts[0]}/{parts[1][:-len('.git')]}"
             self.require_token()
             payload = self.read_json()
@@ -404,7 +405,8 @@ class _CdnHandler(_Handler):
 
     def route(self) -> None:
         parts = urlsplit(self.path).path.strip("/").split("/")
-        if self.command in ("GET", "HEAD") and len(parts) == 2 and parts[0] == "lfs" and parts[1] in self.hub.lfs_objects:
+        stored = len(parts) == 2 and parts[0] == "lfs" and parts[1] in self.hub.lfs_objects
+        if self.command in ("GET", "HEAD") and stored:
             return self.send_content(self.hub.lfs_objects[parts[1]], {"ETag": f'"{parts[1]}"'})
         if self.command == "PUT" and len(parts) == 2 and parts[0] == "upload":
             content = self.read_body()

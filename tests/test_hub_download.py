@@ -12,7 +12,9 @@ import pytest
 from sepframework import hub as sephub
 from sepframework import registry
 from sepframework.registry import ModelEntry, RegistryError
-from tests.hub_fixtures import empty_registry, folder_files, hub, make_model_folder  # noqa: F401
+from tests.hub_fixtures import folder_files, make_model_folder
+
+pytest_plugins = ["tests.hub_fixtures"]  # the hub and empty_registry fixtures
 
 REPO = "org/toy"
 

@@ -14,7 +14,9 @@ import pytest
 import sepframework
 from sepframework import hub as sephub
 from sepframework import registry
-from tests.hub_fixtures import empty_registry, folder_files, hub, hub_env, make_model_folder  # noqa: F401
+from tests.hub_fixtures import folder_files, hub_env, make_model_folder
+
+pytest_plugins = ["tests.hub_fixtures"]  # the hub and empty_registry fixtures
 
 SEP = [sys.executable, "-m", "sepframework.cli"]
 
@@ -57,7 +59,8 @@ def test_publish_pull_then_run_offline_round_trip(hub, sep_env, tmp_path, empty_
 
     hub.stop()
     song = write_wav("song.wav", seconds=1.5)
-    ran = sep("run", "--model", "toy", "-o", tmp_path / "out", song, env={**sep_env, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
+    offline = {**sep_env, "HF_HUB_OFFLINE": "1"}
+    ran = sep("run", "--model", "toy", "-o", tmp_path / "out", song, env=offline, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert sorted(path.name for path in (tmp_path / "out/song").iterdir()) == ["accompaniment.wav", "vocals.wav"]
 
@@ -86,7 +89,7 @@ def test_publishing_without_a_valid_token_is_one_clear_line(hub, sep_env, tmp_pa
     [
         (lambda folder: (folder / "model.safetensors").rename(folder / "model.bin"), "refusing 'model.bin'"),
         (lambda folder: (folder / "README.md").write_text("# no metadata\n"), "needs YAML metadata with a license"),
-        (lambda folder: (folder / "config.json").write_text('{"args": {}}'), 'must be a JSON object naming its "plugin"'),
+        (lambda folder: (folder / "config.json").write_text('{"args": {}}'), 'a JSON object naming its "plugin"'),
     ],
 )
 def test_an_unfit_model_folder_is_refused_before_any_upload(hub, tmp_path, damage, message) -> None:

@@ -159,7 +159,8 @@ def test_broken_and_conflicting_plugins_are_reported_and_others_still_work(tmp_p
     ran = sep(sys.executable, "run", "--model", "repet-sim", "-o", tmp_path / "out", write_wav("song.wav", seconds=1.0),
               env=env, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
-    failed = sep(sys.executable, "run", "--model", "broken-model", write_wav("other.wav", seconds=1.0), env=env, cwd=tmp_path)
+    other_song = write_wav("other.wav", seconds=1.0)
+    failed = sep(sys.executable, "run", "--model", "broken-model", other_song, env=env, cwd=tmp_path)
     assert failed.returncode == 1
     assert re.match(r"error: plugin 'broken-model' \(sep[-_]broken 1\.0\) failed to import", failed.stderr)
     assert "Traceback" not in failed.stderr

@@ -11,11 +11,14 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from sepframework import Separator, hub, plugins, registry
+from sepframework import Separator, plugins, registry
+from sepframework import hub as sephub
 from sepframework.hub_cli import registry as registry_command
 from sepframework.models_cli import models as models_command
 from sepframework.registry import ModelEntry, RegistryError
-from tests.hub_fixtures import empty_registry, make_model_folder  # noqa: F401
+from tests.hub_fixtures import make_model_folder
+
+pytest_plugins = ["tests.hub_fixtures"]  # the hub and empty_registry fixtures
 
 COMMIT = "a" * 40
 
@@ -78,7 +81,8 @@ def test_a_pin_is_kept_only_while_the_files_are_unchanged(empty_registry) -> Non
 def test_writing_an_entry_keeps_the_other_entries_and_the_default_flag(empty_registry) -> None:
     other = {"plugin": "repet-sim", "repo_id": "org/other", "revision": None, "files": {},
              "sample_rate": 16000, "sources": ["vocals", "accompaniment"], "default": True}
-    (empty_registry / "index.json").write_text(json.dumps({"models": {"other": other, "toy": {**other, "default": True}}}))
+    index = {"models": {"other": other, "toy": {**other, "default": True}}}
+    (empty_registry / "index.json").write_text(json.dumps(index))
     make_model_folder(empty_registry / "toy")
     registry.write_entry(registry.entry_from_folder("toy", empty_registry / "toy"))
     models = json.loads((empty_registry / "index.json").read_text())["models"]
@@ -147,4 +151,4 @@ def test_pulling_a_bundled_model_only_verifies_it(empty_registry: Path, monkeypa
     folder = make_model_folder(empty_registry / "toy")
     registry.write_entry(registry.entry_from_folder("toy", folder, "org/toy"))
     assert f"toy: 2 file(s) bundled in {folder}, verified" in invoke(models_command, "pull", "toy", "--offline")
-    assert hub.offline()
+    assert sephub.offline()

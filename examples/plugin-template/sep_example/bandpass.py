@@ -40,7 +40,8 @@ class BandPassSeparator(Separator):
         super().__init__()
         if not 0 < low_hz < high_hz < self.sample_rate / 2:
             raise SeparationError(
-                f"example-bandpass: need 0 < low_hz < high_hz < {self.sample_rate / 2:g}, got {low_hz:g} and {high_hz:g}"
+                f"example-bandpass: need 0 < low_hz < high_hz < {self.sample_rate / 2:g}, "
+                f"got {low_hz:g} and {high_hz:g}"
             )
         self.kernel = band_pass_kernel(low_hz, high_hz, self.sample_rate)
 

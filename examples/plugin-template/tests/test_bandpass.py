@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from sep_example.bandpass import BandPassSeparator
+
 from sepframework import SeparationError
 from sepframework.conformance import SeparatorConformance
 
