@@ -1,4 +1,5 @@
-"""Fixtures for tests of the registry and the Hub: a local Hub and small model folders.
+"""Fixtures for tests of the registry and the Hub: a local Hub, an empty registry, and
+small model folders.
 
 Test modules load them with ``pytest_plugins = ["tests.hub_fixtures"]``.
 """
@@ -6,7 +7,7 @@ Test modules load them with ``pytest_plugins = ["tests.hub_fixtures"]``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ Nothing more.
 """
 
 
-def make_model_folder(folder: Path, n_fft: int = 512, seed: int = 0) -> Path:
+def write_model_folder(folder: Path, n_fft: int = 512, seed: int = 0) -> Path:
     """A publishable model folder: config.json (repet-sim), model.safetensors, README.md."""
     folder.mkdir(parents=True, exist_ok=True)
     config = {"plugin": "repet-sim", "args": {"n_fft": n_fft, "hop_length": n_fft // 4}}
@@ -50,29 +51,13 @@ def make_model_folder(folder: Path, n_fft: int = 512, seed: int = 0) -> Path:
     return folder
 
 
-def folder_files(folder: Path) -> dict[str, bytes]:
-    """The files of a model folder as a commit: path -> content."""
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
-
-
-def hub_env(server: FakeHub, home: Path) -> dict[str, str]:
-    """Environment pointing ``huggingface_hub`` (and ``sep``) at ``server``, cache in ``home``."""
-    return {
-        "HF_ENDPOINT": server.endpoint,
-        "HF_HOME": str(home),
-        "HF_TOKEN": server.token,
-        "HF_HUB_DISABLE_XET": "1",  # the local Hub speaks LFS, not the Xet protocol
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-    }
-
-
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     """A fresh local Hub, with this process's environment pointed at it and an empty cache."""
     from huggingface_hub import constants
 
     with FakeHub() as server:
-        for name, value in hub_env(server, tmp_path / "hf-home").items():
+        for name, value in server.client_env(tmp_path / "hf-home").items():
             monkeypatch.setenv(name, value)
         for name in ("HF_HUB_CACHE", "HF_HUB_OFFLINE"):
             monkeypatch.delenv(name, raising=False)
@@ -91,3 +76,9 @@ def empty_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.setenv("SEP_REGISTRY", str(folder))
     return folder
+
+
+@pytest.fixture
+def make_model_folder() -> Callable[..., Path]:
+    """``make_model_folder(folder, n_fft=512, seed=0)`` writes a publishable model folder."""
+    return write_model_folder

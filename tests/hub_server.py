@@ -30,6 +30,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -165,6 +166,20 @@ class FakeHub:
             repo.commits[sha] = tree
             repo.branches[branch] = sha
             return sha
+
+    def add_folder(self, repo_id: str, folder: Path, branch: str = "main") -> str:
+        """Commit every file of ``folder`` on ``branch``."""
+        return self.add_commit(repo_id, {path.name: path.read_bytes() for path in sorted(folder.iterdir())}, branch)
+
+    def client_env(self, home: Path) -> dict[str, str]:
+        """Environment pointing ``huggingface_hub`` (and ``sep``) here, with its cache in ``home``."""
+        return {
+            "HF_ENDPOINT": self.endpoint,
+            "HF_HOME": str(home),
+            "HF_TOKEN": self.token,
+            "HF_HUB_DISABLE_XET": "1",  # this server speaks LFS, not the Xet protocol
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+        }
 
     def break_file(self, repo_id: str, path: str, fault: Fault | None, revision: str = "main") -> None:
         """Serve the file's bytes corrupted (same size), or drop the connection halfway

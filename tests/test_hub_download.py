@@ -12,24 +12,33 @@ import pytest
 from sepframework import hub as sephub
 from sepframework import registry
 from sepframework.registry import ModelEntry, RegistryError
-from tests.hub_fixtures import folder_files, make_model_folder
 
-pytest_plugins = ["tests.hub_fixtures"]  # the hub and empty_registry fixtures
+pytest_plugins = ["tests.hub_fixtures"]  # hub, empty_registry, make_model_folder
 
 REPO = "org/toy"
 
 
-def publish_toy(server, folder: Path, **kwargs) -> tuple[str, ModelEntry]:
+def publish_toy(server, folder: Path) -> tuple[str, ModelEntry]:
     """Commit a toy model folder on the server; return the commit and an entry pinning it."""
-    commit = server.add_commit(REPO, folder_files(folder))
-    files = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
-             for name in ("config.json", "model.safetensors")}
-    entry = ModelEntry(name="toy", plugin="repet-sim", repo_id=REPO, revision=commit, files=files,
-                       sample_rate=16000, sources=("vocals", "accompaniment"), **kwargs)
+    commit = server.add_folder(REPO, folder)
+    files = {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in ("config.json", "model.safetensors")
+    }
+    entry = ModelEntry(
+        name="toy",
+        plugin="repet-sim",
+        repo_id=REPO,
+        revision=commit,
+        files=files,
+        sample_rate=16000,
+        sources=("vocals", "accompaniment"),
+    )
     return commit, entry
 
 
-def test_first_download_then_the_cache_is_used_without_any_request(hub, tmp_path, empty_registry) -> None:
+def test_first_download_then_the_cache_is_used_without_any_request(
+    hub, tmp_path, empty_registry, make_model_folder
+) -> None:
     folder = make_model_folder(tmp_path / "toy")
     commit, entry = publish_toy(hub, folder)
     paths = registry.fetch(entry)
@@ -41,9 +50,9 @@ def test_first_download_then_the_cache_is_used_without_any_request(hub, tmp_path
     assert hub.requests == []
 
 
-def test_a_pinned_revision_keeps_its_files_when_the_branch_moves(hub, tmp_path, monkeypatch) -> None:
+def test_a_pinned_revision_keeps_its_files_when_the_branch_moves(hub, tmp_path, monkeypatch, make_model_folder) -> None:
     old_commit, old_entry = publish_toy(hub, make_model_folder(tmp_path / "v1", n_fft=512))
-    new_commit = hub.add_commit(REPO, folder_files(make_model_folder(tmp_path / "v2", n_fft=1024)))
+    new_commit = hub.add_folder(REPO, make_model_folder(tmp_path / "v2", n_fft=1024))
     assert new_commit != old_commit
     monkeypatch.setenv("HF_HOME", str(tmp_path / "fresh-cache"))
     pinned = sephub.download(REPO, old_commit, old_entry.files, "test")
@@ -54,7 +63,9 @@ def test_a_pinned_revision_keeps_its_files_when_the_branch_moves(hub, tmp_path, 
     assert moving.files["config.json"] == registry.sha256_of(tmp_path / "v2/config.json")
 
 
-def test_offline_works_from_the_cache_and_fails_clearly_when_not_cached(hub, tmp_path, monkeypatch) -> None:
+def test_offline_works_from_the_cache_and_fails_clearly_when_not_cached(
+    hub, tmp_path, monkeypatch, make_model_folder
+) -> None:
     _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
     online = registry.fetch(entry)
     branch = registry.find(f"hf://{REPO}")
@@ -69,7 +80,7 @@ def test_offline_works_from_the_cache_and_fails_clearly_when_not_cached(hub, tmp
         registry.find(f"hf://{REPO}")
 
 
-def test_a_server_that_is_down_is_one_clear_error(hub, tmp_path) -> None:
+def test_a_server_that_is_down_is_one_clear_error(hub, tmp_path, make_model_folder) -> None:
     _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
     endpoint = hub.endpoint
     hub.stop()
@@ -87,14 +98,14 @@ def test_a_server_that_is_down_is_one_clear_error(hub, tmp_path) -> None:
         ({"files": {"other.safetensors": "0" * 64}}, "file 'other.safetensors' not found in 'org/toy'"),
     ],
 )
-def test_missing_repository_revision_or_file_is_named(hub, tmp_path, change, message) -> None:
+def test_missing_repository_revision_or_file_is_named(hub, tmp_path, change, message, make_model_folder) -> None:
     _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
     fields = {**entry.__dict__, **change}
     with pytest.raises(sephub.HubError, match=message):
         registry.fetch(ModelEntry(**fields))
 
 
-def test_a_file_failing_its_checksum_is_removed_and_never_used(hub, tmp_path) -> None:
+def test_a_file_failing_its_checksum_is_removed_and_never_used(hub, tmp_path, make_model_folder) -> None:
     _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
     hub.break_file(REPO, "model.safetensors", "corrupt")
     with pytest.raises(sephub.HubError, match=r"'model.safetensors' from 'org/toy' .* does not match its sha256"):
@@ -104,14 +115,14 @@ def test_a_file_failing_its_checksum_is_removed_and_never_used(hub, tmp_path) ->
     assert registry.sha256_of(registry.fetch(entry)["model.safetensors"]) == entry.files["model.safetensors"]
 
 
-def test_a_hub_repository_is_checked_against_the_hashes_the_hub_declares(hub, tmp_path) -> None:
+def test_a_hub_repository_is_checked_against_the_hashes_the_hub_declares(hub, tmp_path, make_model_folder) -> None:
     publish_toy(hub, make_model_folder(tmp_path / "toy"))
     hub.break_file(REPO, "config.json", "corrupt")
     with pytest.raises(sephub.HubError, match="'config.json' from 'org/toy' .* does not match the Hub's hash"):
         registry.find(f"hf://{REPO}")
 
 
-def test_an_interrupted_download_is_a_clear_error_and_a_retry_succeeds(hub, tmp_path) -> None:
+def test_an_interrupted_download_is_a_clear_error_and_a_retry_succeeds(hub, tmp_path, make_model_folder) -> None:
     _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
     hub.break_file(REPO, "model.safetensors", "drop")  # the client retries, then gives up
     with pytest.raises(sephub.HubError, match="transfer of 'model.safetensors' from 'org/toy' failed"):
@@ -129,11 +140,20 @@ def test_pickle_weights_are_refused_before_any_download(hub, tmp_path) -> None:
         registry.find("hf://org/pickled")
     assert hub.count("GET", "pytorch_model.bin") == 0
     with pytest.raises(RegistryError, match="refusing 'model.ckpt'"):
-        ModelEntry.from_json("bad", {"plugin": "p", "repo_id": "o/r", "revision": None, "files": {"model.ckpt": "0"},
-                                     "sample_rate": 1, "sources": ["a"]})
+        ModelEntry.from_json(
+            "bad",
+            {
+                "plugin": "p",
+                "repo_id": "o/r",
+                "revision": None,
+                "files": {"model.ckpt": "0"},
+                "sample_rate": 1,
+                "sources": ["a"],
+            },
+        )
 
 
-def test_bundled_files_come_first_and_need_no_network(hub, tmp_path, empty_registry) -> None:
+def test_bundled_files_come_first_and_need_no_network(hub, tmp_path, empty_registry, make_model_folder) -> None:
     folder = make_model_folder(empty_registry / "toy")
     _, entry = publish_toy(hub, folder)
     hub.stop()
@@ -144,7 +164,14 @@ def test_bundled_files_come_first_and_need_no_network(hub, tmp_path, empty_regis
 
 
 def test_an_unpublished_model_without_its_bundled_files_is_a_clear_error(empty_registry) -> None:
-    entry = ModelEntry(name="toy", plugin="repet-sim", repo_id=REPO, revision=None,
-                       files={"config.json": "0" * 64}, sample_rate=16000, sources=("vocals",))
+    entry = ModelEntry(
+        name="toy",
+        plugin="repet-sim",
+        repo_id=REPO,
+        revision=None,
+        files={"config.json": "0" * 64},
+        sample_rate=16000,
+        sources=("vocals",),
+    )
     with pytest.raises(RegistryError, match="not published on the Hub yet .* missing from"):
         registry.fetch(entry)

@@ -14,9 +14,8 @@ import pytest
 import sepframework
 from sepframework import hub as sephub
 from sepframework import registry
-from tests.hub_fixtures import folder_files, hub_env, make_model_folder
 
-pytest_plugins = ["tests.hub_fixtures"]  # the hub and empty_registry fixtures
+pytest_plugins = ["tests.hub_fixtures"]  # hub, empty_registry, make_model_folder
 
 SEP = [sys.executable, "-m", "sepframework.cli"]
 
@@ -28,20 +27,34 @@ def sep(*args: str | Path, env: dict[str, str], cwd: Path) -> subprocess.Complet
 @pytest.fixture
 def sep_env(hub, tmp_path, empty_registry) -> dict[str, str]:
     """Environment of `sep` subprocesses: the local Hub, a fresh cache, an empty registry."""
-    env = {**os.environ, **hub_env(hub, tmp_path / "hf-home"), "SEP_REGISTRY": str(empty_registry)}
+    env = {**os.environ, **hub.client_env(tmp_path / "hf-home"), "SEP_REGISTRY": str(empty_registry)}
     env.pop("HF_HUB_OFFLINE", None)
     return env
 
 
-def test_publish_pull_then_run_offline_round_trip(hub, sep_env, tmp_path, empty_registry, write_wav) -> None:
+def test_publish_pull_then_run_offline_round_trip(
+    hub, sep_env, tmp_path, empty_registry, write_wav, make_model_folder
+) -> None:
     folder = make_model_folder(tmp_path / "toy")
-    published = sep("registry", "publish", "toy", "--repo", "org/toy", "--folder", folder, "--write-index",
-                    env=sep_env, cwd=tmp_path)
+    published = sep(
+        "registry",
+        "publish",
+        "toy",
+        "--repo",
+        "org/toy",
+        "--folder",
+        folder,
+        "--write-index",
+        env=sep_env,
+        cwd=tmp_path,
+    )
     assert published.returncode == 0, published.stderr
     revision = re.search(r"at revision ([0-9a-f]{40})", published.stdout).group(1)
     assert hub.repos["org/toy"].branches["main"] == revision
     stored = hub.repos["org/toy"].commits[revision]
-    assert {path: file.content for path, file in stored.items()} == folder_files(folder)
+    assert {path: file.content for path, file in stored.items()} == {
+        path.name: path.read_bytes() for path in folder.iterdir()
+    }
     assert stored["model.safetensors"].lfs and hub.count("PUT", "/upload/") == 1  # weights went through LFS
 
     entry = json.loads((empty_registry / "index.json").read_text())["models"]["toy"]
@@ -65,7 +78,7 @@ def test_publish_pull_then_run_offline_round_trip(hub, sep_env, tmp_path, empty_
     assert sorted(path.name for path in (tmp_path / "out/song").iterdir()) == ["accompaniment.wav", "vocals.wav"]
 
 
-def test_republishing_unchanged_files_makes_no_new_commit(hub, tmp_path) -> None:
+def test_republishing_unchanged_files_makes_no_new_commit(hub, tmp_path, make_model_folder) -> None:
     folder = make_model_folder(tmp_path / "toy")
     first = sephub.publish(folder, "org/toy")
     second = sephub.publish(folder, "org/toy")
@@ -74,13 +87,25 @@ def test_republishing_unchanged_files_makes_no_new_commit(hub, tmp_path) -> None
     assert first.uploaded == ("config.json", "model.safetensors", "README.md")
 
 
-def test_publishing_without_a_valid_token_is_one_clear_line(hub, sep_env, tmp_path) -> None:
+def test_publishing_without_a_valid_token_is_one_clear_line(hub, sep_env, tmp_path, make_model_folder) -> None:
     folder = make_model_folder(tmp_path / "toy")
-    result = sep("registry", "publish", "toy", "--repo", "org/toy", "--folder", folder,
-                 env={**sep_env, "HF_TOKEN": "hf_wrong"}, cwd=tmp_path)
+    result = sep(
+        "registry",
+        "publish",
+        "toy",
+        "--repo",
+        "org/toy",
+        "--folder",
+        folder,
+        env={**sep_env, "HF_TOKEN": "hf_wrong"},
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
-    assert re.fullmatch(r"error: publishing .*toy: http://127\.0\.0\.1:\d+ answered HTTP 401 for 'org/toy': "
-                        r".*check HF_TOKEN \(it needs write access to publish\)\n", result.stderr)
+    assert re.fullmatch(
+        r"error: publishing .*toy: http://127\.0\.0\.1:\d+ answered HTTP 401 for 'org/toy': "
+        r".*check HF_TOKEN \(it needs write access to publish\)\n",
+        result.stderr,
+    )
     assert "org/toy" not in hub.repos
 
 
@@ -92,7 +117,7 @@ def test_publishing_without_a_valid_token_is_one_clear_line(hub, sep_env, tmp_pa
         (lambda folder: (folder / "config.json").write_text('{"args": {}}'), 'a JSON object naming its "plugin"'),
     ],
 )
-def test_an_unfit_model_folder_is_refused_before_any_upload(hub, tmp_path, damage, message) -> None:
+def test_an_unfit_model_folder_is_refused_before_any_upload(hub, tmp_path, damage, message, make_model_folder) -> None:
     folder = make_model_folder(tmp_path / "toy")
     damage(folder)
     with pytest.raises(registry.RegistryError, match=message):
@@ -115,10 +140,22 @@ def test_a_hub_repository_without_config_is_not_a_model(hub) -> None:
         registry.find("hf://org/weights-only")
 
 
-def test_pull_reports_each_failure_and_continues(hub, sep_env, tmp_path) -> None:
-    hub.add_commit("org/toy", folder_files(make_model_folder(tmp_path / "toy")))
+def test_pull_reports_each_failure_and_continues(hub, sep_env, tmp_path, make_model_folder) -> None:
+    hub.add_folder("org/toy", make_model_folder(tmp_path / "toy"))
     result = sep("models", "pull", "hf://org/missing", "hf://org/toy", env=sep_env, cwd=tmp_path)
     assert result.returncode == 1
     assert "error: model 'hf://org/missing': repository 'org/missing' not found" in result.stderr
     assert "hf://org/toy: 2 file(s) of org/toy@" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_hub_that_is_down_is_one_line_on_the_command_line(hub, sep_env, tmp_path) -> None:
+    endpoint = hub.endpoint
+    hub.stop()
+    result = sep("models", "pull", "hf://org/toy", env=sep_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert re.fullmatch(
+        f"error: model 'hf://org/toy': cannot reach the Hub at {re.escape(endpoint)} "
+        r"\(.*\); check the network or HF_ENDPOINT\n",
+        result.stderr,
+    ), result.stderr

@@ -16,9 +16,8 @@ from sepframework import hub as sephub
 from sepframework.hub_cli import registry as registry_command
 from sepframework.models_cli import models as models_command
 from sepframework.registry import ModelEntry, RegistryError
-from tests.hub_fixtures import make_model_folder
 
-pytest_plugins = ["tests.hub_fixtures"]  # the hub and empty_registry fixtures
+pytest_plugins = ["tests.hub_fixtures"]  # hub, empty_registry, make_model_folder
 
 COMMIT = "a" * 40
 
@@ -29,7 +28,7 @@ def invoke(command, *args: str):
     return result.output
 
 
-def test_registry_add_records_the_folder_config_card_and_sha256s(empty_registry) -> None:
+def test_registry_add_records_the_folder_config_card_and_sha256s(empty_registry, make_model_folder) -> None:
     folder = make_model_folder(empty_registry / "toy")
     output = invoke(registry_command, "add", "toy", "--repo", "org/toy")
     assert "toy: 2 file(s) recorded" in output and "not published (revision null)" in output
@@ -59,7 +58,9 @@ class RateFromArgs(Separator):
         return {name: audio for name in self.sources}
 
 
-def test_rate_and_sources_missing_from_the_config_come_from_the_built_model(empty_registry, monkeypatch) -> None:
+def test_rate_and_sources_missing_from_the_config_come_from_the_built_model(
+    empty_registry, monkeypatch, make_model_folder
+) -> None:
     folder = make_model_folder(empty_registry / "toy")
     (folder / "config.json").write_text(json.dumps({"plugin": "rate-from-args", "args": {"sample_rate": 22050}}))
     monkeypatch.setattr(plugins, "get_plugin", lambda name: SimpleNamespace(load=lambda: RateFromArgs))
@@ -67,7 +68,7 @@ def test_rate_and_sources_missing_from_the_config_come_from_the_built_model(empt
     assert (entry.plugin, entry.sample_rate, entry.sources) == ("rate-from-args", 22050, ("vocals", "accompaniment"))
 
 
-def test_a_pin_is_kept_only_while_the_files_are_unchanged(empty_registry) -> None:
+def test_a_pin_is_kept_only_while_the_files_are_unchanged(empty_registry, make_model_folder) -> None:
     folder = make_model_folder(empty_registry / "toy")
     invoke(registry_command, "add", "toy", "--repo", "org/toy", "--revision", COMMIT)
     invoke(registry_command, "add", "toy")
@@ -78,9 +79,16 @@ def test_a_pin_is_kept_only_while_the_files_are_unchanged(empty_registry) -> Non
     assert registry.index()["toy"].repo_id == "org/toy"
 
 
-def test_writing_an_entry_keeps_the_other_entries_and_the_default_flag(empty_registry) -> None:
-    other = {"plugin": "repet-sim", "repo_id": "org/other", "revision": None, "files": {},
-             "sample_rate": 16000, "sources": ["vocals", "accompaniment"], "default": True}
+def test_writing_an_entry_keeps_the_other_entries_and_the_default_flag(empty_registry, make_model_folder) -> None:
+    other = {
+        "plugin": "repet-sim",
+        "repo_id": "org/other",
+        "revision": None,
+        "files": {},
+        "sample_rate": 16000,
+        "sources": ["vocals", "accompaniment"],
+        "default": True,
+    }
     index = {"models": {"other": other, "toy": {**other, "default": True}}}
     (empty_registry / "index.json").write_text(json.dumps(index))
     make_model_folder(empty_registry / "toy")
@@ -90,7 +98,7 @@ def test_writing_an_entry_keeps_the_other_entries_and_the_default_flag(empty_reg
     assert models["toy"]["default"] is True and models["toy"]["repo_id"] == "org/other"
 
 
-def test_metrics_come_from_metrics_json_when_the_card_has_no_model_index(empty_registry) -> None:
+def test_metrics_come_from_metrics_json_when_the_card_has_no_model_index(empty_registry, make_model_folder) -> None:
     folder = make_model_folder(empty_registry / "toy")
     (folder / "README.md").write_text("---\nlicense: cc-by-nc-4.0\n---\n# toy\n\nTrained.\n")
     scores = {"vocals": {"GNSDR": 3.2}, "accompaniment": {"GNSDR": 2.1}}
@@ -108,8 +116,15 @@ def test_metrics_come_from_metrics_json_when_the_card_has_no_model_index(empty_r
     ],
 )
 def test_unsafe_or_unpinned_index_entries_are_refused(empty_registry, change, message) -> None:
-    entry = {"plugin": "repet-sim", "repo_id": "org/toy", "revision": COMMIT, "files": {},
-             "sample_rate": 16000, "sources": ["vocals"], **change}
+    entry = {
+        "plugin": "repet-sim",
+        "repo_id": "org/toy",
+        "revision": COMMIT,
+        "files": {},
+        "sample_rate": 16000,
+        "sources": ["vocals"],
+        **change,
+    }
     (empty_registry / "index.json").write_text(json.dumps({"models": {"toy": entry}}))
     with pytest.raises(RegistryError, match=message):
         registry.index()
@@ -121,11 +136,14 @@ def test_a_broken_index_file_is_named(empty_registry) -> None:
         registry.index()
 
 
-def test_sep_models_shows_where_registry_files_come_from(empty_registry) -> None:
+def test_sep_models_shows_where_registry_files_come_from(empty_registry, make_model_folder) -> None:
     folder = make_model_folder(empty_registry / "toy")
     registry.write_entry(registry.entry_from_folder("toy", folder, "org/toy"))
-    registry.write_entry(ModelEntry("remote", "repet-sim", "org/remote", COMMIT, {"config.json": "0" * 64},
-                                    16000, ("vocals", "accompaniment")))
+    registry.write_entry(
+        ModelEntry(
+            "remote", "repet-sim", "org/remote", COMMIT, {"config.json": "0" * 64}, 16000, ("vocals", "accompaniment")
+        )
+    )
     table = invoke(models_command).splitlines()
     assert table[0].split() == ["NAME", "PLUGIN", "DISTRIBUTION", "SOURCES", "RATE", "FILES", "STATUS"]
     files_column = {line.split()[0]: line.split()[-2] for line in table[1:] if line.endswith(" ok")}
@@ -146,7 +164,7 @@ def test_info_on_an_unknown_model_lists_the_known_ones(empty_registry) -> None:
         CliRunner().invoke(models_command, ["info", "nope"], catch_exceptions=False)
 
 
-def test_pulling_a_bundled_model_only_verifies_it(empty_registry: Path, monkeypatch) -> None:
+def test_pulling_a_bundled_model_only_verifies_it(empty_registry: Path, monkeypatch, make_model_folder) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored after the test; --offline sets it
     folder = make_model_folder(empty_registry / "toy")
     registry.write_entry(registry.entry_from_folder("toy", folder, "org/toy"))
