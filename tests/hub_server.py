@@ -149,15 +149,12 @@ class FakeHub:
 
     # -- test helpers -----------------------------------------------------------------
 
-    def add_commit(self, repo_id: str, files: Mapping[str, bytes], branch: str = "main",
-                   deleted: tuple[str, ...] = ()) -> str:
+    def add_commit(self, repo_id: str, files: Mapping[str, bytes], branch: str = "main") -> str:
         """Commit ``files`` (path -> content) on ``branch``, creating the repo if needed."""
         with self._lock:
             repo = self.repos.setdefault(repo_id, Repo())
             parent = repo.branches.get(branch)
             tree = dict(repo.commits[parent]) if parent else {}
-            for path in deleted:
-                tree.pop(path, None)
             for path, content in files.items():
                 tree[path] = StoredFile(content, lfs=path.endswith(LFS_SUFFIXES))
                 if tree[path].lfs:
@@ -183,7 +180,7 @@ class FakeHub:
 
     def break_file(self, repo_id: str, path: str, fault: Fault | None, revision: str = "main") -> None:
         """Serve the file's bytes corrupted (same size), or drop the connection halfway
-        through it (every time, resumed requests included); ``None`` repairs it."""
+        through it (every time); ``None`` repairs it."""
         repo = self.repos[repo_id]
         sha256 = repo.commits[repo.resolve(revision)][path].sha256
         if fault is None:
@@ -253,7 +250,6 @@ class FakeHub:
     def commit(self, repo_id: str, revision: str, lines: list[dict]) -> dict:
         self._require_repo(repo_id)
         files: dict[str, bytes] = {}
-        deleted = []
         for line in lines:
             key, value = line["key"], line["value"]
             if key == "file":
@@ -262,9 +258,7 @@ class FakeHub:
                 if value["oid"] not in self.lfs_objects:
                     raise HubHTTPError(400, "", f"LFS object {value['oid']} was not uploaded")
                 files[value["path"]] = self.lfs_objects[value["oid"]]
-            elif key == "deletedFile":
-                deleted.append(value["path"])
-        sha = self.add_commit(repo_id, files, branch=unquote(revision), deleted=tuple(deleted))
+        sha = self.add_commit(repo_id, files, branch=unquote(revision))
         return {"commitUrl": f"{self.endpoint}/{repo_id}/commit/{sha}", "commitOid": sha, "pullRequestUrl": None}
 
     def _require_repo(self, repo_id: str) -> Repo:
@@ -314,13 +308,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0].strip(), 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            self.rfile.readline()
-            return b"".join(chunks)
         return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
     def read_json(self) -> dict:
@@ -331,31 +318,24 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubHTTPError(401, "", "Invalid username or password.")
 
     def send_content(self, content: bytes, headers: Mapping[str, str]) -> None:
-        """Send a file, honouring ``Range`` and the file's fault."""
+        """Send a file (whole: ``Range`` is not supported, as a server may), with its fault."""
         fault = self.hub.faults.get(hashlib.sha256(content).hexdigest())
         if fault == "corrupt":
             content = bytes(byte ^ 0xFF for byte in content[:16]) + content[16:]
-        start = 0
-        range_header = self.headers.get("Range", "")
-        if range_header.startswith("bytes="):
-            start = int(range_header[len("bytes="):].split("-")[0])
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}")
-        else:
-            self.send_response(200)
+        self.send_response(200)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(content) - start))
+        self.send_header("Content-Length", str(len(content)))
         self.end_headers()
         if self.command == "HEAD":
             return
         if fault == "drop":
-            # Everything up to the middle of the file, then the connection closes.
-            self.wfile.write(content[start:max(start, len(content) // 2)])
+            # The first half of the file, then the connection closes.
+            self.wfile.write(content[: len(content) // 2])
             self.close_connection = True
             return
-        self.wfile.write(content[start:])
+        self.wfile.write(content)
 
 
 class _ApiHandler(_Handler):
