@@ -81,9 +81,8 @@ def parse_hub_uri(uri: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A file of a Hub commit with the digest the Hub declares for it."""
+    """The digest the Hub declares for a file of a commit."""
 
-    path: str
     lfs_sha256: str | None
     blob_id: str | None
 
@@ -150,7 +149,7 @@ def remote_files(repo_id: str, revision: str, label: str) -> tuple[str, dict[str
     with _hub_errors(label, repo_id, revision):
         info = HfApi(endpoint=endpoint()).model_info(repo_id, revision=revision, files_metadata=True)
     files = {
-        sibling.rfilename: RemoteFile(sibling.rfilename, sibling.lfs.sha256 if sibling.lfs else None, sibling.blob_id)
+        sibling.rfilename: RemoteFile(sibling.lfs.sha256 if sibling.lfs else None, sibling.blob_id)
         for sibling in info.siblings or []
     }
     return str(info.sha), files
