@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from sepframework import __version__
+from sepframework.hub_cli import offline_option
 from sepframework.interfaces import SeparationError
 
 #: Subcommands living in their own modules, imported only when invoked.
@@ -99,6 +100,7 @@ def expand_inputs(patterns: tuple[str, ...]) -> tuple[list[Path], list[str]]:
 @click.option("--segment", type=float, default=None, help="Seconds of audio separated at once (memory vs. speed; default: the model's choice).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors.")
+@offline_option
 def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segment, overwrite, quiet) -> None:
     """Separate INPUTS (audio files, folders or glob patterns) into stems.
 

@@ -33,6 +33,7 @@ class OutputSpec:
     def paths(self, input_path: Path, sources: Sequence[str], model: str) -> dict[str, Path]:
         """The output path of each source of ``input_path``."""
         track = input_path.name.split(".")[0] if input_path.name.endswith(".stem.mp4") else input_path.stem
+        model = model.replace("://", "-").replace("/", "-").replace(":", "-").replace("@", "-")  # hf://org/repo@rev
         paths = {}
         for source in sources:
             try:

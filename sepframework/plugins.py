@@ -48,25 +48,26 @@ class Plugin:
         return cls
 
 
-def _installed_version(distribution: str) -> str:
+def _describe(distro: entrypoints.Distribution | None) -> str:
+    """'name version' of a distribution as its metadata spells it (e.g. ``sep-unet 0.1.0``)."""
+    if distro is None:
+        return "unknown distribution"
     try:
-        return importlib.metadata.version(distribution)
+        metadata = importlib.metadata.distribution(distro.name)
+        return f"{metadata.metadata['Name']} {metadata.version}"
     except importlib.metadata.PackageNotFoundError:
-        return ""
+        return f"{distro.name} {distro.version or ''}".strip()
 
 
 @lru_cache(maxsize=1)
 def _entry_points() -> tuple[Plugin, ...]:
     found: dict[tuple[str, str], Plugin] = {}
     for entry_point in entrypoints.get_group_all(ENTRY_POINT_GROUP):
-        distro = entry_point.distro
-        dist_name = distro.name if distro else "unknown distribution"
-        distribution = f"{dist_name} {distro.version or _installed_version(dist_name)}".strip()
+        distribution = _describe(entry_point.distro)
         target = f"{entry_point.module_name}:{entry_point.object_name or ''}".rstrip(":")
         # One distribution can be visible twice on sys.path (an editable install run from
         # its source folder shows its egg-info too): keep one copy.
-        found.setdefault((entry_point.name, dist_name.lower().replace("-", "_")),
-                         Plugin(entry_point.name, target, distribution))
+        found.setdefault((entry_point.name, distribution), Plugin(entry_point.name, target, distribution))
     return tuple(found.values())
 
 
