@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from sepframework.datasets import Track
+from sepframework.evaluation.aggregate import LengthWeightedMeans
 from sepframework.evaluation.bss_fast import BssEval
 from sepframework.interfaces import Separator
-
-METRICS = ("GNSDR", "GSIR", "GSAR", "SDR")
 
 
 class Validator:
@@ -28,7 +27,6 @@ class Validator:
     def __init__(self, tracks: Sequence[Track], sources: Sequence[str]) -> None:
         self.tracks = list(tracks)
         self.sources = tuple(sources)
-        self.weights = np.array([track.length for track in self.tracks], dtype=np.float64)
         self.evaluators = [BssEval(np.stack([track.sources[name] for name in self.sources])) for track in self.tracks]
         self.mixture_sdr = [
             evaluator.sources(np.broadcast_to(track.mixture, evaluator.references.shape))["SDR"]
@@ -36,17 +34,19 @@ class Validator:
         ]
 
     def __call__(self, separator: Separator) -> dict[str, dict[str, float]]:
-        """``{source: {"GNSDR", "GSIR", "GSAR", "SDR"}}`` (dB, length-weighted means)."""
-        per_track = []
+        """``{source: {"GNSDR", "GSIR", "GSAR", "GSDR"}}`` (dB, length-weighted means)."""
+        means = LengthWeightedMeans()
         for track, evaluator, mixture_sdr in zip(self.tracks, self.evaluators, self.mixture_sdr):
             if track.sample_rate != separator.sample_rate:
                 raise ValueError(f"{track.name} is at {track.sample_rate} Hz, the model at {separator.sample_rate} Hz")
             estimates = separator.separate_block(track.mixture)
             scores = evaluator.sources(np.stack([estimates[name] for name in self.sources]))
-            per_track.append(np.stack([scores["SDR"] - mixture_sdr, scores["SIR"], scores["SAR"], scores["SDR"]]))
-        means = np.average(np.stack(per_track), axis=0, weights=self.weights)
-        return {name: {metric: float(means[m, s]) for m, metric in enumerate(METRICS)}
-                for s, name in enumerate(self.sources)}
+            means.add(track.length, {
+                name: {"NSDR": scores["SDR"][s] - mixture_sdr[s], "SIR": scores["SIR"][s],
+                       "SAR": scores["SAR"][s], "SDR": scores["SDR"][s]}
+                for s, name in enumerate(self.sources)
+            })
+        return means.result()
 
 
 def mean_gnsdr(scores: Mapping[str, Mapping[str, float]]) -> float:
