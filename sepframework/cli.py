@@ -99,9 +99,10 @@ def expand_inputs(patterns: tuple[str, ...]) -> tuple[list[Path], list[str]]:
 @click.option("--stems", default=None, help="Comma-separated sources to write, e.g. vocals (default: all).")
 @click.option("--segment", type=float, default=None, help="Seconds of audio separated at once (memory vs. speed; default: the model's choice).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--stream", is_flag=True, help="Process block by block as a live stream would (causal models such as gru-stream).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors.")
 @offline_option
-def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segment, overwrite, quiet) -> None:
+def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segment, stream, overwrite, quiet) -> None:
     """Separate INPUTS (audio files, folders or glob patterns) into stems.
 
     Stems go to OUTDIR/<track>/<source>.<format>, e.g. separated/song/vocals.wav.
@@ -110,6 +111,7 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
     """
     import sepframework
     from sepframework.pipeline import OutputSpec, separate_file
+    from sepframework.streaming import separate_file_streaming
 
     files, failures = expand_inputs(inputs)
     for failure in failures:
@@ -124,8 +126,12 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
     failed = len(failures)
     for path in files:
         try:
-            written = separate_file(path, model, spec, stems=wanted, segment_seconds=segment,
-                                    progress=show_progress, model_name=name)
+            if stream:
+                written = separate_file_streaming(path, model, spec, stems=wanted, progress=show_progress,
+                                                  model_name=name)
+            else:
+                written = separate_file(path, model, spec, stems=wanted, segment_seconds=segment,
+                                        progress=show_progress, model_name=name)
         except SeparationError as error:
             click.echo(f"error: {error}", err=True)
             failed += 1

@@ -49,10 +49,21 @@ class OutputSpec:
         return paths
 
 
-def _check_not_existing(paths: dict[str, Path]) -> None:
+def plan_outputs(
+    input_path: Path, model: Separator, output: OutputSpec, stems: Sequence[str] | None, model_name: str
+) -> dict[str, Path]:
+    """The path of each requested stem, after checking the stems and existing files."""
+    stems = list(stems or model.sources)
+    unknown = [name for name in stems if name not in model.sources]
+    if unknown:
+        raise SeparationError(
+            f"unknown stem(s) {', '.join(unknown)}; this model gives {', '.join(model.sources)}"
+        )
+    paths = output.paths(input_path, stems, model_name)
     existing = [str(path) for path in paths.values() if path.exists()]
-    if existing:
+    if existing and not output.overwrite:
         raise OutputExistsError(f"output already exists: {', '.join(existing)} (use --overwrite to replace)")
+    return paths
 
 
 def _resampled(blocks: Iterator[np.ndarray], rate_in: int, rate_out: int, channels: int) -> Iterator[np.ndarray]:
@@ -83,15 +94,8 @@ def separate_file(
     partial stem file is left behind.
     """
     input_path = Path(input_path)
-    stems = list(stems or model.sources)
-    unknown = [name for name in stems if name not in model.sources]
-    if unknown:
-        raise SeparationError(
-            f"unknown stem(s) {', '.join(unknown)}; this model gives {', '.join(model.sources)}"
-        )
-    paths = output.paths(input_path, stems, model_name)
-    if not output.overwrite:
-        _check_not_existing(paths)
+    paths = plan_outputs(input_path, model, output, stems, model_name)
+    stems = list(paths)
     segment, overlap = plan_segments(model, segment_seconds)
 
     with open_reader(input_path) as reader, contextlib.ExitStack() as writers_stack:
