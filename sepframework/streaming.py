@@ -27,10 +27,10 @@ import numpy as np
 import scipy.fft
 from tqdm import tqdm
 
-from sepframework.audio import AudioWriter, OutputExistsError, StreamResampler, open_reader
+from sepframework.audio import AudioWriter, StreamResampler, open_reader
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.kernels import WINDOW_SUM_FLOOR
-from sepframework.pipeline import OutputSpec
+from sepframework.pipeline import OutputSpec, plan_outputs
 from sepframework.stft import STFT
 
 FrameProcessor = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -272,15 +272,8 @@ def separate_file_streaming(
     model sees the audio exactly as a live stream would. Returns the written paths.
     """
     input_path = Path(input_path)
-    stems = list(stems or model.sources)
-    unknown = [name for name in stems if name not in model.sources]
-    if unknown:
-        raise SeparationError(f"unknown stem(s) {', '.join(unknown)}; this model gives {', '.join(model.sources)}")
-    paths = output.paths(input_path, stems, model_name)
-    if not output.overwrite:
-        existing = [str(path) for path in paths.values() if path.exists()]
-        if existing:
-            raise OutputExistsError(f"{', '.join(existing)} already exists (use --overwrite to replace)")
+    paths = plan_outputs(input_path, model, output, stems, model_name)
+    stems = list(paths)
     with open_reader(input_path) as reader, contextlib.ExitStack() as stack:
         streamer = Streamer(model, reader.channels, reader.sample_rate)
         writers = {

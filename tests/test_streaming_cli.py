@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
 
 from sepframework.cli import cli
@@ -91,3 +92,15 @@ def test_user_errors_are_separation_errors(models: dict, args: list[str], data: 
     result = CliRunner().invoke(cli, ["stream", *args], input=data)
     assert isinstance(result.exception, SeparationError)
     assert message in str(result.exception)
+
+
+def test_sep_run_stream_separates_a_file_block_by_block(models: dict[str, GRUSeparator], tmp_path: Path) -> None:
+    audio = tones(2, 22050 + 99, 22050, seed=3)
+    source = tmp_path / "song.wav"
+    sf.write(source, audio.T, 22050, subtype="FLOAT")
+    result = CliRunner().invoke(cli, ["run", "--model", "test-stream", "--stream", "-o", str(tmp_path / "out"), "-q",
+                                      str(source)])
+    assert result.exit_code == 0, result.output
+    vocals, rate = sf.read(tmp_path / "out" / "song" / "vocals.wav", dtype="float32", always_2d=True)
+    assert rate == 22050
+    np.testing.assert_allclose(vocals.T, models["test-stream"].separate(audio, 22050)["vocals"], atol=2e-3)
