@@ -1,0 +1,11 @@
+"""``sep bench``: compare models' speed, memory, streaming latency and quality in one run.
+
+Modules: :mod:`~sepframework.bench.command` (the click command), :mod:`.runner` (one fresh
+worker process per run), :mod:`.worker` (what a run measures), :mod:`.measure` (stopwatch,
+peak RSS, peak GPU memory), :mod:`.quality` (dataset scores), :mod:`.song` (the generated
+test song), :mod:`.results` and :mod:`.report` (aggregation; table, JSON, Markdown, PNG).
+"""
+
+from sepframework.bench.command import bench
+
+__all__ = ["bench"]

@@ -1,0 +1,145 @@
+"""``sep bench``: the command line, from options to reports."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sepframework import __version__
+from sepframework.bench.quality import default_metric
+from sepframework.bench.report import report_paths, text_table, write_reports
+from sepframework.bench.results import ModelResult
+from sepframework.bench.runner import Plan, prepare_models, run_plan
+from sepframework.bench.song import write_song
+from sepframework.datasets import detect_layout
+from sepframework.evaluation import EVALUATORS
+from sepframework.hub_cli import offline_option
+from sepframework.interfaces import SeparationError
+from sepframework.loading import resolve_device
+
+#: Seconds of generated test song when neither --duration nor --input is given.
+DEFAULT_DURATION = 180.0
+
+
+def _names(value: str, option: str) -> tuple[str, ...]:
+    """The comma-separated, de-duplicated names of ``value``; an error when there are none."""
+    names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+    if not names:
+        raise SeparationError(f"{option} needs at least one name, e.g. {option} repet-sim")
+    return names
+
+
+def _command_line(plan: Plan, duration: float | None, input_path: Path | None) -> str:
+    """The ``sep bench`` command that repeats this measurement (output options aside)."""
+    parts = ["sep", "bench", "--models", ",".join(plan.models), "--device", ",".join(plan.devices)]
+    parts += ["--input", str(input_path)] if input_path else ["--duration", f"{duration:g}"]
+    if plan.dataset is not None:
+        parts += ["--dataset", str(plan.dataset), "--metric", str(plan.metric)]
+        parts += ["--limit", str(plan.limit)] if plan.limit else []
+    return shlex.join([*parts, "--repeat", str(plan.repeat)])
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": metadata.version("torch"),
+    }
+
+
+def _caption(plan: Plan, results: list[ModelResult], audio: str, command: str, load: tuple[float, float]) -> str:
+    """What the Markdown table shows and how it was measured."""
+    gpus = sorted({result.gpu for result in results if result.gpu})
+    where = f"{os.cpu_count()} CPU cores" + (f" and {', '.join(gpus)}" if gpus else "")
+    text = (f"Median (min–max) of {plan.repeat} run(s), each model in a fresh process, on {audio}; "
+            f"measured {time.strftime('%Y-%m-%d')} on {where} (load average {load[0]:.1f} before, "
+            f"{load[1]:.1f} after). ×RT: seconds of audio separated per second (higher is faster).")
+    scored = next((result.quality for result in results if result.quality), None)
+    if scored:
+        text += f" Quality: {scored['metric']} on {scored['tracks']} track(s) of `{plan.dataset}`."
+    return f"{text}\n\nCommand: `{command}`"
+
+
+@click.command()
+@click.option("--models", required=True, help="Comma-separated model names (see `sep models`).")
+@click.option("--device", "devices", default="auto", show_default=True,
+              help="Comma-separated devices (cpu, cuda, auto); every model is measured on each.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=f"Seconds of generated 44.1 kHz stereo test song to separate [default: {DEFAULT_DURATION:g}].")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Time this audio file instead of a generated song.")
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Also score quality on this dataset (MIR-1K layout or folder of stems).")
+@click.option("--metric", type=click.Choice(sorted(EVALUATORS)), default=None,
+              help="Quality metric [default: gnsdr for MIR-1K, v4 for stems].")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Score only the first N tracks of the dataset (sorted by name).")
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Speed runs per model; tables give their median, min and max.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"),
+              show_default=True, help="Folder for the JSON, Markdown and PNG reports.")
+@click.option("--name", default=None, help="Base name of the report files [default: bench-<date>-<time>].")
+@click.option("--overwrite", is_flag=True, help="Replace reports of the same name.")
+@offline_option
+def bench(models, devices, duration, input_path, dataset, metric, limit, repeat, out, name, overwrite) -> None:
+    """Compare models' speed, memory, streaming latency and quality, measured alike.
+
+    For each model and device, each of --repeat runs happens in a fresh process: load time,
+    end-to-end real-time factor of `sep run` on a 44.1 kHz stereo song (decode, resample,
+    separate, write), real-time factor of the network alone, peak RSS and GPU memory, and
+    streaming latency for models that stream. With --dataset, quality is scored once more.
+
+    \b
+    Example:
+      sep bench --models repet-sim,unet,gru,gru-stream --dataset data/mir1k --limit 30
+    """
+    if input_path is not None and duration is not None:
+        raise SeparationError("give --duration (generated song) or --input FILE, not both")
+    if dataset is None and (metric or limit):
+        raise SeparationError("--metric and --limit score quality and need --dataset")
+    names = _names(models, "--models")
+    resolved = tuple(dict.fromkeys(resolve_device(device) for device in _names(devices, "--device")))
+    if dataset is not None:
+        detect_layout(dataset)
+        metric = metric or default_metric(dataset)
+    prepare_models(names)
+    paths = report_paths(out, name or time.strftime("bench-%Y%m%d-%H%M%S"), overwrite)
+    progress = sys.stderr.isatty()
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="sep-bench-") as folder:
+        workdir = Path(folder)
+        if input_path is None:
+            duration = duration or DEFAULT_DURATION
+            if progress:
+                click.echo(f"generating a {duration:g} s test song", err=True)
+            song = write_song(workdir / "song.wav", duration)
+        plan = Plan(names, resolved, input_path or song, repeat, dataset, metric, limit)
+        results = run_plan(plan, workdir, progress)
+    audio = f"`{input_path}`" if input_path else f"a generated {duration:g} s 44.1 kHz stereo song"
+    command = _command_line(plan, duration, input_path)
+    document = {
+        "sepframework": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": command,
+        "machine": {**_machine(), "load_average": [load_before, os.getloadavg()[0]]},
+        "settings": {"input": str(input_path) if input_path else None, "duration_s": duration, "repeat": repeat,
+                     "dataset": str(dataset) if dataset else None, "metric": metric, "limit": limit},
+        "results": [result.to_json() for result in results],
+    }
+    caption = _caption(plan, results, audio, command, tuple(document["machine"]["load_average"]))
+    write_reports(document, results, caption, paths)
+    click.echo(text_table(results))
+    click.echo(f"reports: {paths['json']}, {paths['md']}, {paths['png']}")
+    if any(result.error for result in results):
+        raise SystemExit(1)
