@@ -8,8 +8,9 @@ with the channel count. A causal (unidirectional) model also streams: see
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,11 @@ class GRUSeparator(Separator):
         spec = self.stft.forward(end_padded(audio, self.stft))
         magnitude = np.abs(spec).mean(axis=0).T  # (frames, bins), channel mean
         masks = self._chunked_masks(magnitude)
-        stems = apply_spectral_masks(spec, masks, self.sources)
-        return {name: self.stft.inverse(stem, audio.shape[1]) for name, stem in stems.items()}
+        # The masks sum to one, so the accompaniment is the rest of the mixture: one
+        # iSTFT instead of two (equal to masking it separately up to float rounding).
+        vocals_spec = apply_spectral_masks(spec, masks[:1], ("vocals",))["vocals"]
+        vocals = self.stft.inverse(vocals_spec, audio.shape[1])
+        return {"vocals": vocals, "accompaniment": audio - vocals}
 
     def frame_processor(self) -> GRUFrameProcessor:
         """A fresh stateful processor for :class:`sepframework.streaming.Streamer`."""
@@ -107,7 +111,7 @@ class GRUSeparator(Separator):
 
     def masks(self, magnitude: np.ndarray, state: torch.Tensor | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Masks (sources, bins, frames) of one magnitude sequence (frames, bins), and the new GRU state."""
-        with torch.inference_mode():
+        with torch.inference_mode(), one_cpu_thread():
             tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
             masks, state = self.network(tensor[None], state)
         return masks[0].permute(1, 2, 0).cpu().numpy(), state
@@ -120,7 +124,7 @@ class GRUSeparator(Separator):
         if chunk is None or frames <= chunk + left + right:
             return self.masks(magnitude)[0]
         n_chunks = math.ceil(frames / chunk)
-        with torch.inference_mode():
+        with torch.inference_mode(), one_cpu_thread():
             tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
             padded = torch.nn.functional.pad(tensor, (0, 0, left, n_chunks * chunk - frames + right))
             windows = padded.unfold(0, left + chunk + right, chunk).transpose(1, 2)  # (chunks, window, bins)
@@ -141,6 +145,21 @@ class GRUFrameProcessor:
         magnitude = np.abs(spec).mean(axis=0).T
         masks, self.state = self.separator.masks(magnitude, self.state)
         return apply_spectral_masks(spec, masks, self.separator.sources)
+
+
+@contextlib.contextmanager
+def one_cpu_thread() -> Iterator[None]:
+    """Run torch CPU ops on one intra-op thread, then restore the previous count.
+
+    The GRU's small sequential matrix products gain little from a second thread and
+    lose badly when the cores are shared (threads spin-wait for each other each step).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def apply_spectral_masks(spec: np.ndarray, masks: np.ndarray, sources: tuple[str, ...]) -> dict[str, np.ndarray]:
