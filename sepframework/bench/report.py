@@ -125,6 +125,7 @@ def plot(results: Sequence[ModelResult], path: Path) -> None:
     axes.set_xlabel("End-to-end speed (× real time, higher is faster)")
     axes.set_ylabel(label)
     axes.set_title(title)
+    axes.margins(x=0.15, y=0.15)  # room for the labels
     axes.grid(True, which="both", alpha=0.3)
     figure.savefig(path, dpi=120)
 
