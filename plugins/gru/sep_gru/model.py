@@ -96,7 +96,8 @@ class GRUSeparator(Separator):
     def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         spec = self.stft.forward(end_padded(audio, self.stft))
         magnitude = np.abs(spec).mean(axis=0).T  # (frames, bins), channel mean
-        masks = self._chunked_masks(magnitude)
+        with one_cpu_thread():
+            masks = self._chunked_masks(magnitude)
         # The masks sum to one, so the accompaniment is the rest of the mixture: one
         # iSTFT instead of two (equal to masking it separately up to float rounding).
         vocals_spec = apply_spectral_masks(spec, masks[:1], ("vocals",))["vocals"]
@@ -111,7 +112,7 @@ class GRUSeparator(Separator):
 
     def masks(self, magnitude: np.ndarray, state: torch.Tensor | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Masks (sources, bins, frames) of one magnitude sequence (frames, bins), and the new GRU state."""
-        with torch.inference_mode(), one_cpu_thread():
+        with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
             masks, state = self.network(tensor[None], state)
         return masks[0].permute(1, 2, 0).cpu().numpy(), state
@@ -124,7 +125,7 @@ class GRUSeparator(Separator):
         if chunk is None or frames <= chunk + left + right:
             return self.masks(magnitude)[0]
         n_chunks = math.ceil(frames / chunk)
-        with torch.inference_mode(), one_cpu_thread():
+        with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
             padded = torch.nn.functional.pad(tensor, (0, 0, left, n_chunks * chunk - frames + right))
             windows = padded.unfold(0, left + chunk + right, chunk).transpose(1, 2)  # (chunks, window, bins)
@@ -153,6 +154,7 @@ def one_cpu_thread() -> Iterator[None]:
 
     The GRU's small sequential matrix products gain little from a second thread and
     lose badly when the cores are shared (threads spin-wait for each other each step).
+    Switching costs about a millisecond, so it wraps whole segments, not stream blocks.
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
