@@ -27,17 +27,20 @@ Arrays are ``(sources, channels, samples)``; computations are in float64.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numba
 import numpy as np
 import scipy.fft
 import torch
 
 from sepframework.evaluation.bss import FILTERS_LEN, BssEvalBase
-from sepframework.evaluation.correlation import lagged_correlations
+from sepframework.evaluation.correlation import Tiling, accumulate, chunk_slices, segment_spectra
 from sepframework.interfaces import SeparationError
 
-#: Memory budget for the window spectra held at once.
-_CHUNK_BYTES = 32 * 2**20
+#: Largest size of the window spectra kept between the two passes of v4 (else computed twice).
+_CACHE_BYTES = 256 * 2**20
 
 # Criteria as (numerator, denominator) energies.
 _IMAGES = {"SDR": ("s", "e-s"), "ISR": ("s", "p_self-s"), "SIR": ("p_self", "p_all-p_self"), "SAR": ("p_all", "e-p_all")}
@@ -47,41 +50,85 @@ _WINDOW_TERMS = ("s", "e-s", "p_self", "p_self-s", "e-p_self", "p_all", "p_all-p
 
 
 class BssEval(BssEvalBase):
-    """The fast BSS Eval; the Gram matrix of the delayed references is factorised here, once."""
+    """The fast BSS Eval. The Gram matrix of the delayed references is factorised on first
+    use and kept for every later estimate set."""
 
     def __init__(self, references: np.ndarray, filters_len: int = FILTERS_LEN) -> None:
         super().__init__(references, filters_len)
         n_sources, n_channels, n_samples = self.references.shape
         self._flat = self.references.reshape(n_sources * n_channels, n_samples)
-        self._reference_lags = lagged_correlations(self._flat, self._flat, filters_len - 1)
-        gram = _toeplitz_blocks(self._reference_lags)
-        rows = n_channels * filters_len
-        self._solve_all = _SymmetricSolver(gram)
-        self._solve_own = [_SymmetricSolver(gram[j * rows : (j + 1) * rows, j * rows : (j + 1) * rows]) for j in range(n_sources)]
+        self._max_lag = filters_len - 1
+        self._reference_lags: np.ndarray | None = None
+        self._solve_all: _SymmetricSolver | None = None
+        self._solve_own: list[_SymmetricSolver] = []
 
     def images(self, estimates: np.ndarray, window: int, hop: int) -> dict[str, np.ndarray]:
         if window <= 0 or hop <= 0:
             raise SeparationError(f"window and hop must be positive, got {window} and {hop}")
         estimates = self._check(estimates)
-        filters = self._filters(self._estimate_lags(estimates))
+        flat = estimates.reshape(self._flat.shape)
         n_samples = self.references.shape[-1]
         starts = np.arange((n_samples - window + hop) // hop) * hop if window < n_samples else np.zeros(1, dtype=np.int64)
         length = min(window, n_samples)
-        energies = self._window_energies(estimates, filters, starts, length)
+        n_fft = scipy.fft.next_fast_len(length + self._max_lag, real=True)  # filtered windows do not wrap
+        spectra = None
+        if hop == window and self._max_lag <= window < n_samples:
+            # the windows (and the rest of the track) tile it: their FFTs also give the correlations
+            estimate_lags, spectra = self._tile_pass(Tiling(n_samples, window, n_fft, self._max_lag), flat, keep=True)
+        else:
+            estimate_lags = self._estimate_lags(flat)
+        if spectra is None:
+            spectra = (
+                (chunk, segment_spectra(self._flat, starts[chunk], length, n_fft), segment_spectra(flat, starts[chunk], length, n_fft))
+                for chunk in chunk_slices(len(starts), 2 * len(flat), n_fft)
+            )
+        energies = self._window_energies(self._filters(estimate_lags), spectra, len(starts), n_fft)
         nonzero = np.concatenate([self.references.sum(axis=1) != 0, estimates.sum(axis=1) != 0])
         counts = np.lib.stride_tricks.sliding_window_view(nonzero, length, axis=-1)[:, starts].sum(axis=-1)
         return _ratios(energies, np.all(counts > 0, axis=0), _IMAGES)
 
     def sources(self, estimates: np.ndarray) -> dict[str, np.ndarray]:
         estimates = self._check(estimates)
-        estimate_lags = self._estimate_lags(estimates)
+        estimate_lags = self._estimate_lags(estimates.reshape(self._flat.shape))
         filters = self._filters(estimate_lags)
         energies = self._clip_energies(estimates, filters, estimate_lags)
         return {name: values[:, 0] for name, values in _ratios(energies, np.ones(1, dtype=bool), _SOURCES).items()}
 
+    def _factorise(self, reference_lags: np.ndarray) -> None:
+        """Factorise the Gram matrix of the delayed reference channels, and its diagonal blocks
+        (one per source; the first one's factor is the leading block of the whole's)."""
+        n_sources, n_channels = self.references.shape[:2]
+        self._reference_lags = reference_lags
+        gram = _toeplitz_blocks(reference_lags)
+        rows = n_channels * self.filters_len
+        self._solve_all = _SymmetricSolver.of(gram)
+        self._solve_own = [self._solve_all.leading(rows)] + [
+            _SymmetricSolver.of(gram[j * rows : (j + 1) * rows, j * rows : (j + 1) * rows]) for j in range(1, n_sources)
+        ]
+
     def _estimate_lags(self, estimates: np.ndarray) -> np.ndarray:
-        """Correlations of each estimate channel with each reference channel, (A, A, 2 taps - 1)."""
-        return lagged_correlations(estimates.reshape(self._flat.shape), self._flat, self.filters_len - 1)
+        """Correlations of the estimate channels (A, samples) with the reference channels, (A, A, 2 taps - 1)."""
+        return self._tile_pass(Tiling.plan(self.references.shape[-1], self._max_lag), estimates, keep=False)[0]
+
+    def _tile_pass(self, tiling: Tiling, estimates: np.ndarray, keep: bool) -> tuple[np.ndarray, list | None]:
+        """Correlations of the estimate channels with the reference channels from the tiles'
+        spectra (factorising the Gram matrix too, the first time), and, if ``keep`` and they
+        fit the cache budget, the spectra themselves: ``[(tiles, references, estimates)]``."""
+        n_flat, n_freqs = len(self._flat), tiling.n_fft // 2 + 1
+        with_references = np.zeros((n_flat, n_flat, n_freqs), dtype=np.complex128)
+        within = np.zeros_like(with_references) if self._solve_all is None else None
+        keep = keep and 2 * n_flat * n_freqs * 16 * len(tiling.starts) <= _CACHE_BYTES
+        kept = []
+        for tiles in tiling.chunks(2 * n_flat):
+            references, spectra = tiling.spectra(self._flat, tiles), tiling.spectra(estimates, tiles)
+            accumulate(spectra, references, with_references)
+            if within is not None:
+                accumulate(references, references, within)
+            if keep:
+                kept.append((tiles, references, spectra))
+        if within is not None:
+            self._factorise(tiling.lags(within, self._flat, self._flat))
+        return tiling.lags(with_references, estimates, self._flat), kept if keep else None
 
     def _filters(self, estimate_lags: np.ndarray) -> np.ndarray:
         """Least-squares distortion filters from the estimates' correlations with the references,
@@ -99,26 +146,18 @@ class BssEval(BssEvalBase):
             filters[1, j, :, j * n_channels : (j + 1) * n_channels] = own.reshape(n_channels, taps, n_channels).transpose(2, 0, 1)
         return filters
 
-    def _window_energies(self, estimates: np.ndarray, filters: np.ndarray, starts: np.ndarray, length: int) -> dict[str, np.ndarray]:
-        """Energies of the v4 terms per window and source, (windows, sources) each."""
+    def _window_energies(self, filters: np.ndarray, spectra, n_windows: int, n_fft: int) -> dict[str, np.ndarray]:
+        """Energies of the v4 terms per window and source, (windows, sources) each, from the
+        windows' ``spectra``: ``(windows, reference spectra, estimate spectra)`` chunks in
+        order (chunks may run past the last window; the rest is ignored)."""
         n_sources, n_channels, _ = self.references.shape
-        n_fft = scipy.fft.next_fast_len(length + self.filters_len - 1, real=True)  # filtered windows do not wrap
-        spectra = scipy.fft.rfft(filters.reshape(2, n_sources * n_channels, -1, self.filters_len), n=n_fft, axis=-1)
+        kernels = scipy.fft.rfft(filters.reshape(2, n_sources * n_channels, -1, self.filters_len), n=n_fft, axis=-1)
         weights = _parseval_weights(n_fft)
-        flat_estimates = estimates.reshape(self._flat.shape)
-        n_flat = len(self._flat)
-        parts = []
-        per_chunk = max(1, _CHUNK_BYTES // (16 * n_flat * n_fft))
-        for first in range(0, len(starts), per_chunk):
-            chunk = starts[first : first + per_chunk]
-            padded = np.empty((len(chunk), 2 * n_flat, n_fft))
-            padded[..., length:] = 0
-            for row, start in enumerate(chunk):
-                padded[row, :n_flat, :length] = self._flat[:, start : start + length]
-                padded[row, n_flat:, :length] = flat_estimates[:, start : start + length]
-            parts.append(_filtered_energies(scipy.fft.rfft(padded, axis=-1), spectra, weights, n_channels))
-        out = np.concatenate(parts)
-        totals = out.reshape(len(starts), n_sources, n_channels, -1).sum(axis=2)
+        out = np.zeros((n_windows, n_sources * n_channels, len(_WINDOW_TERMS)))
+        for windows, references, estimates in spectra:
+            count = len(range(n_windows)[windows])
+            out[windows] = _filtered_energies(references[:count], estimates[:count], kernels, weights, n_channels)
+        totals = out.reshape(n_windows, n_sources, n_channels, -1).sum(axis=2)
         return {term: totals[..., i] for i, term in enumerate(_WINDOW_TERMS)}
 
     def _clip_energies(self, estimates: np.ndarray, filters: np.ndarray, estimate_lags: np.ndarray) -> dict[str, np.ndarray]:
@@ -154,31 +193,29 @@ def _parseval_weights(n_fft: int) -> np.ndarray:
     return weights
 
 
-@numba.njit(parallel=True, cache=True)
-def _filtered_energies(windows: np.ndarray, filters: np.ndarray, weights: np.ndarray, n_channels: int) -> np.ndarray:
+@numba.njit(cache=True)
+def _filtered_energies(references, estimates, filters, weights, n_channels):  # pragma: no cover - compiled
     """Energies of ``_WINDOW_TERMS`` by Parseval, (windows, channels, terms).
 
-    ``windows`` (windows, 2 A, freqs) holds the spectra of the A reference channels then of the
-    A estimate channels; ``filters`` (2, A, A, freqs) the spectra of the filters from each
-    reference channel to each estimate channel (all sources, own source). Estimate channel
-    ``k`` belongs to source ``k // n_channels``.
+    ``references`` and ``estimates`` (windows, A, freqs) are spectra of the A channels;
+    ``filters`` (2, A, A, freqs) those of the filters from each reference channel to each
+    estimate channel (all sources, own source). Channel ``k`` belongs to source ``k // n_channels``.
     """
-    n_windows, n_signals, n_freqs = windows.shape
-    n_flat = n_signals // 2
+    n_windows, n_flat, n_freqs = references.shape
     out = np.zeros((n_windows, n_flat, 8))
-    for item in numba.prange(n_windows * n_flat):
+    for item in range(n_windows * n_flat):
         t, k = item // n_flat, item % n_flat
         own = (k // n_channels) * n_channels
         totals = np.zeros(8)
         for f in range(n_freqs):
-            s = windows[t, k, f]
-            e = windows[t, n_flat + k, f]
+            s = references[t, k, f]
+            e = estimates[t, k, f]
             p_all = 0j
             for a in range(n_flat):
-                p_all += filters[0, k, a, f] * windows[t, a, f]
+                p_all += filters[0, k, a, f] * references[t, a, f]
             p_self = 0j
             for a in range(own, own + n_channels):
-                p_self += filters[1, k, a, f] * windows[t, a, f]
+                p_self += filters[1, k, a, f] * references[t, a, f]
             for i, d in enumerate((s, e - s, p_self, p_self - s, e - p_self, p_all, p_all - p_self, e - p_all)):
                 totals[i] += weights[f] * (d.real * d.real + d.imag * d.imag)
         out[t, k] = totals
@@ -200,20 +237,44 @@ def _ratios(energies: dict[str, np.ndarray], sound: np.ndarray, criteria: dict[s
 
 class _SymmetricSolver:
     """Solves ``(matrix + eps I) x = rhs`` for a symmetric positive semi-definite ``matrix``
-    (museval also adds the float64 epsilon): Cholesky, or least squares when the matrix is
-    singular. Uses torch's LAPACK, which unlike OpenBLAS's threads stays fast when other
-    processes load the CPU."""
+    (museval also adds the float64 epsilon): Cholesky, or least squares when rounding made
+    the matrix indefinite. Runs torch's LAPACK on one thread: multithreaded LAPACK stalls
+    badly when other processes load the CPU, and a thread pool would fight numba's and numpy's work."""
 
-    def __init__(self, matrix: np.ndarray) -> None:
-        self._matrix = torch.from_numpy(matrix + np.finfo(np.float64).eps * np.eye(len(matrix)))
-        factor, info = torch.linalg.cholesky_ex(self._matrix)
-        self._factor = factor if int(info) == 0 else None
+    def __init__(self, regularised: torch.Tensor, factor: torch.Tensor | None) -> None:
+        self._matrix, self._factor = regularised, factor
+
+    @classmethod
+    def of(cls, matrix: np.ndarray) -> _SymmetricSolver:
+        """Factorise ``matrix + eps I`` (``matrix`` is left unchanged)."""
+        regularised = torch.tensor(matrix)
+        regularised.diagonal().add_(np.finfo(np.float64).eps)
+        with _one_thread():
+            factor, info = torch.linalg.cholesky_ex(regularised)
+        return cls(regularised, factor if int(info) == 0 else None)
+
+    def leading(self, size: int) -> _SymmetricSolver:
+        """The solver of the leading ``size`` x ``size`` block, whose Cholesky factor is the
+        leading block of this one's."""
+        return _SymmetricSolver(self._matrix[:size, :size], None if self._factor is None else self._factor[:size, :size])
 
     def __call__(self, rhs: np.ndarray) -> np.ndarray:
         rhs = torch.from_numpy(np.ascontiguousarray(rhs))
-        if self._factor is not None:
-            return torch.cholesky_solve(rhs, self._factor).numpy()
-        return torch.linalg.lstsq(self._matrix, rhs).solution.numpy()
+        with _one_thread():
+            if self._factor is not None:
+                return torch.cholesky_solve(rhs, self._factor).numpy()
+            return torch.linalg.lstsq(self._matrix, rhs).solution.numpy()
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread within the block (restoring the caller's setting)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _toeplitz_blocks(lags: np.ndarray) -> np.ndarray:
@@ -221,9 +282,12 @@ def _toeplitz_blocks(lags: np.ndarray) -> np.ndarray:
     taps - 1`` (A, A, 2 taps - 1): ``G[(a, k1), (b, k2)] = lags[a, b, k1 - k2 + taps - 1]``."""
     n_flat, _, n_lags = lags.shape
     taps = (n_lags + 1) // 2
-    delays = np.arange(taps)
-    blocks = lags[:, :, delays[:, None] - delays[None, :] + taps - 1]  # (a, b, k1, k2)
-    return blocks.transpose(0, 2, 1, 3).reshape(n_flat * taps, n_flat * taps)
+    gram = np.empty((n_flat * taps, n_flat * taps))
+    for a in range(n_flat):
+        for b in range(n_flat):
+            # row k1 holds lags[a, b, k1 + taps - 1 - k2] for k2 = 0 .. taps - 1
+            gram[a * taps : (a + 1) * taps, b * taps : (b + 1) * taps] = np.lib.stride_tricks.sliding_window_view(lags[a, b], taps)[:, ::-1]
+    return gram
 
 
 def bss_eval_images(references: np.ndarray, estimates: np.ndarray, window: int, hop: int) -> dict[str, np.ndarray]:
