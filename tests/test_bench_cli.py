@@ -109,7 +109,8 @@ def test_quality_and_streaming_latency(tmp_path: Path, monkeypatch: pytest.Monke
     model = models["test-stream"]
     assert stream["streaming"]["algorithmic_ms"] == pytest.approx(1000 * (model.stft.n_fft - 1) / model.sample_rate)
     assert stream["streaming"]["block_ms"] == pytest.approx(64, abs=0.1)
-    assert stream["streaming"]["compute_ms"]["median"] > 0
+    timing = stream["streaming"]
+    assert timing["compute_p95_ms"]["median"] >= timing["compute_ms"]["median"] > 0
     assert repet["streaming"] is None  # REPET-SIM is not frame-causal
     assert "Stream latency (ms)" in table and "| repet-sim | cpu |" in table
 

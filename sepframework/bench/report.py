@@ -67,6 +67,7 @@ def table_rows(results: Sequence[ModelResult]) -> tuple[list[str], list[list[str
          bool(streams)),
         (f"Compute per {block}block (ms)", lambda r: _spread(r.streaming.compute_ms) if r.streaming else MISSING,
          bool(streams)),
+        ("Block p95 (ms)", lambda r: _spread(r.streaming.compute_p95_ms) if r.streaming else MISSING, bool(streams)),
         (f"Vocals {metric} (dB)", _score("vocals"), bool(metrics)),
         (f"Accompaniment {metric} (dB)", _score("accompaniment"), bool(metrics)),
     ]

@@ -26,11 +26,15 @@ class Spread:
 
 @dataclass(frozen=True)
 class Streaming:
-    """Live-separation latency: the model's algorithmic delay and compute time per block."""
+    """Live-separation latency: the model's algorithmic delay and compute time per block.
+
+    ``compute_ms`` and ``compute_p95_ms`` spread the per-run median and 95th percentile.
+    """
 
     algorithmic_ms: float
     block_ms: float
     compute_ms: Spread
+    compute_p95_ms: Spread
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ def aggregate(model: str, device: str, runs: Sequence[Mapping[str, Any]], error:
         peak_rss_mb=spread("peak_rss_mb"),
         peak_gpu_mb=spread("peak_gpu_mb") if first["peak_gpu_mb"] is not None else None,
         streaming=Streaming(streams[0]["algorithmic_ms"], streams[0]["block_ms"],
-                            Spread.of([stream["compute_ms"] for stream in streams])) if streams else None,
+                            Spread.of([stream["compute_ms"] for stream in streams]),
+                            Spread.of([stream["compute_p95_ms"] for stream in streams])) if streams else None,
         quality=next((run["quality"] for run in runs if run.get("quality")), None),
         error=error,
     )
