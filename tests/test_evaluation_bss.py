@@ -17,14 +17,21 @@ from tests.conftest import mir1k_dir
 TOLERANCE_DB = 0.01
 
 
-@pytest.fixture(scope="module")
-def musdb_sample() -> tuple[np.ndarray, int]:
-    """The first 4 s of the MUSDB18 sample shipped with stempeg as (vocals, accompaniment)
-    references, (2, 2, samples); the vocals are nearly silent from 2 to 3.5 s."""
+def musdb_references(seconds: float) -> tuple[np.ndarray, int]:
+    """(vocals, accompaniment) references, (2, 2, samples) float32, from the start of the
+    7-s MUSDB18 sample shipped with stempeg (looped when ``seconds`` is longer), and its rate."""
     stempeg = pytest.importorskip("stempeg")
     stems, rate = stempeg.read_stems(stempeg.example_stem_path())
-    stems = stems[:, : 4 * rate].transpose(0, 2, 1)
+    stems = stems.transpose(0, 2, 1)
+    samples = int(seconds * rate)
+    stems = np.tile(stems, -(-samples // stems.shape[-1]))[..., :samples]
     return np.stack([stems[4], stems[1] + stems[2] + stems[3]]).astype(np.float32), rate
+
+
+@pytest.fixture(scope="module")
+def musdb_sample() -> tuple[np.ndarray, int]:
+    """The first 4 s of the MUSDB18 sample; the vocals are nearly silent from 2 to 3.5 s."""
+    return musdb_references(4)
 
 
 @pytest.fixture(scope="module")

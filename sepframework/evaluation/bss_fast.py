@@ -13,11 +13,13 @@ sources (``P_all``) and on its own source only (``P_self``); ``s`` is its refere
   SAR as above.
 
 Why it is fast: the short-lag correlations that the filters need come from tiled FFTs
-(:mod:`.correlation`); the Gram matrix of the delayed references is factorised once per
-set of references and reused by every estimate set (e.g. the mixture baseline of GNSDR);
-v4 windows are filtered in the frequency domain and their energies taken by Parseval's
-theorem in one compiled pass; v3 energies are quadratic forms of the filters with the
-clip's correlations, so no signal is ever filtered. In v3, ``|e - P|^2`` is therefore a
+(:mod:`.correlation`; in v4 the 1 s windows are the tiles, so each window is transformed
+once); the Gram matrix of the delayed references is factorised once per set of references
+and reused by every estimate set (e.g. the mixture baseline of GNSDR); v4 windows are
+filtered in the frequency domain and their energies taken by Parseval's theorem in one
+compiled pass; v3 energies are quadratic forms of the filters with the clip's
+correlations, so no signal is ever filtered. Everything runs on one core, which keeps it
+fast on a CPU shared with other work. In v3, ``|e - P|^2`` is therefore a
 difference of energies: where it is below rounding (a numerically perfect estimate, or the
 SAR of the mixture itself) the ratio is +inf or a large meaningless number, as museval's
 are.
@@ -27,7 +29,7 @@ Arrays are ``(sources, channels, samples)``; computations are in float64.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import numba
@@ -41,6 +43,9 @@ from sepframework.interfaces import SeparationError
 
 #: Largest size of the window spectra kept between the two passes of v4 (else computed twice).
 _CACHE_BYTES = 256 * 2**20
+
+#: Spectra of consecutive windows: (window slice, references (windows, A, freqs), estimates (windows, A, freqs)).
+WindowSpectra = tuple[slice, np.ndarray, np.ndarray]
 
 # Criteria as (numerator, denominator) energies.
 _IMAGES = {"SDR": ("s", "e-s"), "ISR": ("s", "p_self-s"), "SIR": ("p_self", "p_all-p_self"), "SAR": ("p_all", "e-p_all")}
@@ -110,7 +115,7 @@ class BssEval(BssEvalBase):
         """Correlations of the estimate channels (A, samples) with the reference channels, (A, A, 2 taps - 1)."""
         return self._tile_pass(Tiling.plan(self.references.shape[-1], self._max_lag), estimates, keep=False)[0]
 
-    def _tile_pass(self, tiling: Tiling, estimates: np.ndarray, keep: bool) -> tuple[np.ndarray, list | None]:
+    def _tile_pass(self, tiling: Tiling, estimates: np.ndarray, keep: bool) -> tuple[np.ndarray, list[WindowSpectra] | None]:
         """Correlations of the estimate channels with the reference channels from the tiles'
         spectra (factorising the Gram matrix too, the first time), and, if ``keep`` and they
         fit the cache budget, the spectra themselves: ``[(tiles, references, estimates)]``."""
@@ -118,7 +123,7 @@ class BssEval(BssEvalBase):
         with_references = np.zeros((n_flat, n_flat, n_freqs), dtype=np.complex128)
         within = np.zeros_like(with_references) if self._solve_all is None else None
         keep = keep and 2 * n_flat * n_freqs * 16 * len(tiling.starts) <= _CACHE_BYTES
-        kept = []
+        kept: list[WindowSpectra] = []
         for tiles in tiling.chunks(2 * n_flat):
             references, spectra = tiling.spectra(self._flat, tiles), tiling.spectra(estimates, tiles)
             accumulate(spectra, references, with_references)
@@ -146,10 +151,9 @@ class BssEval(BssEvalBase):
             filters[1, j, :, j * n_channels : (j + 1) * n_channels] = own.reshape(n_channels, taps, n_channels).transpose(2, 0, 1)
         return filters
 
-    def _window_energies(self, filters: np.ndarray, spectra, n_windows: int, n_fft: int) -> dict[str, np.ndarray]:
+    def _window_energies(self, filters: np.ndarray, spectra: Iterable[WindowSpectra], n_windows: int, n_fft: int) -> dict[str, np.ndarray]:
         """Energies of the v4 terms per window and source, (windows, sources) each, from the
-        windows' ``spectra``: ``(windows, reference spectra, estimate spectra)`` chunks in
-        order (chunks may run past the last window; the rest is ignored)."""
+        windows' spectra in chunks (a chunk may run past the last window: the rest is ignored)."""
         n_sources, n_channels, _ = self.references.shape
         kernels = scipy.fft.rfft(filters.reshape(2, n_sources * n_channels, -1, self.filters_len), n=n_fft, axis=-1)
         weights = _parseval_weights(n_fft)
@@ -164,11 +168,11 @@ class BssEval(BssEvalBase):
         """Energies of the v3 terms over the whole clip, (1, sources) each, as quadratic forms of
         the filters with the lagged correlations (Parseval's theorem on the lag sequences)."""
         n_sources, n_channels, _ = self.references.shape
-        max_lag = self.filters_len - 1
-        n_fft = scipy.fft.next_fast_len(2 * max_lag + 1, real=True)  # filter correlations do not wrap
+        n_fft = scipy.fft.next_fast_len(2 * self._max_lag + 1, real=True)  # filter correlations do not wrap
 
         def spectrum(lags: np.ndarray) -> np.ndarray:  # lag d at index d mod n_fft
-            return scipy.fft.rfft(np.roll(np.pad(lags, [(0, 0)] * (lags.ndim - 1) + [(0, n_fft - lags.shape[-1])]), -max_lag, axis=-1), axis=-1)
+            padded = np.pad(lags, [(0, 0)] * (lags.ndim - 1) + [(0, n_fft - lags.shape[-1])])
+            return scipy.fft.rfft(np.roll(padded, -self._max_lag, axis=-1), axis=-1)
 
         weights = _parseval_weights(n_fft)
         kernels = scipy.fft.rfft(filters, n=n_fft, axis=-1).reshape(2, n_sources * n_channels, -1, n_fft // 2 + 1)
@@ -194,7 +198,9 @@ def _parseval_weights(n_fft: int) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _filtered_energies(references, estimates, filters, weights, n_channels):  # pragma: no cover - compiled
+def _filtered_energies(
+    references: np.ndarray, estimates: np.ndarray, filters: np.ndarray, weights: np.ndarray, n_channels: int
+) -> np.ndarray:  # pragma: no cover - compiled
     """Energies of ``_WINDOW_TERMS`` by Parseval, (windows, channels, terms).
 
     ``references`` and ``estimates`` (windows, A, freqs) are spectra of the A channels;
@@ -288,13 +294,3 @@ def _toeplitz_blocks(lags: np.ndarray) -> np.ndarray:
             # row k1 holds lags[a, b, k1 + taps - 1 - k2] for k2 = 0 .. taps - 1
             gram[a * taps : (a + 1) * taps, b * taps : (b + 1) * taps] = np.lib.stride_tricks.sliding_window_view(lags[a, b], taps)[:, ::-1]
     return gram
-
-
-def bss_eval_images(references: np.ndarray, estimates: np.ndarray, window: int, hop: int) -> dict[str, np.ndarray]:
-    """BSS Eval v4 of one track, as ``museval.evaluate``; see :meth:`BssEval.images`."""
-    return BssEval(references).images(estimates, window, hop)
-
-
-def bss_eval_sources(references: np.ndarray, estimates: np.ndarray) -> dict[str, np.ndarray]:
-    """BSS Eval v3 ``bss_eval_sources`` on the whole clip; see :meth:`BssEval.sources`."""
-    return BssEval(references).sources(estimates)

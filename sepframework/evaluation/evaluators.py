@@ -186,7 +186,7 @@ def _stack(
         raise SeparationError(f"no reference for estimated source(s) {', '.join(extra)}")
     reference = [_as_audio(f"reference '{name}'", references[name]) for name in names]
     estimate = [_as_audio(f"estimate '{name}'", estimates[name]) for name in names]
-    for name, ref, est in zip(names, reference, estimate):
+    for name, ref, est in zip(names, reference, estimate, strict=True):
         if ref.shape != reference[0].shape:
             raise SeparationError(f"reference '{name}' has shape {ref.shape} but reference '{names[0]}' has {reference[0].shape}")
         if est.shape != ref.shape:
@@ -204,7 +204,7 @@ def _check_bss_inputs(names: list[str], reference: np.ndarray, estimate: np.ndar
     if len(names) < 2:
         raise SeparationError(f"BSS Eval scores sources together and needs at least two, got only {', '.join(names)}")
     for kind, audio in (("reference", reference), ("estimate", estimate)):
-        for name, source in zip(names, audio):
+        for name, source in zip(names, audio, strict=True):
             if not _has_sound(source):
                 raise SeparationError(f"{kind} '{name}' is silent; BSS Eval needs non-silent references and estimates")
 
