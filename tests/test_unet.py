@@ -101,7 +101,7 @@ def test_load_reads_float16_safetensors(tmp_path, network: UNet) -> None:
 def test_bad_arguments_and_missing_weights_are_clear_errors(tmp_path) -> None:
     with pytest.raises(SeparationError, match="model.safetensors"):
         UNetSeparator.load({}, None)
-    with pytest.raises(SeparationError, match="patch_frames=100 must give a multiple of 64"):
+    with pytest.raises(SeparationError, match="patch_frames=100 must be a multiple of 64"):
         UNetSeparator.load({"patch_frames": 100}, {"model.safetensors": tmp_path / "x"})
     with pytest.raises(SeparationError, match="unknown model argument"):
         UNetTrainable({"n_ftt": 512})

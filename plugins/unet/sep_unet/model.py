@@ -35,11 +35,12 @@ def check_args(args: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise SeparationError(f"unknown unet argument(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_ARGS)}")
     full = {**DEFAULT_ARGS, **args}
-    for name in ("patch_frames", "n_fft"):
-        size = full[name] // 2 if name == "n_fft" else full[name]
-        if size <= 0 or size % PATCH_MULTIPLE:
-            raise SeparationError(f"unet {name}={full[name]} must give a multiple of {PATCH_MULTIPLE} "
-                                  f"{'bins (n_fft / 2)' if name == 'n_fft' else 'frames'}")
+    if full["n_fft"] <= 0 or (full["n_fft"] // 2) % PATCH_MULTIPLE:
+        raise SeparationError(f"unet n_fft={full['n_fft']} must give a multiple of {PATCH_MULTIPLE} bins (n_fft / 2)")
+    if full["patch_frames"] <= 0 or full["patch_frames"] % PATCH_MULTIPLE:
+        raise SeparationError(f"unet patch_frames={full['patch_frames']} must be a multiple of {PATCH_MULTIPLE}")
+    if full["sample_rate"] <= 0:
+        raise SeparationError(f"unet sample_rate={full['sample_rate']} must be positive")
     return full
 
 
