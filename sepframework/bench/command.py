@@ -98,7 +98,8 @@ def bench(models, devices, duration, input_path, dataset, metric, limit, repeat,
     For each model and device, each of --repeat runs happens in a fresh process: load time,
     end-to-end real-time factor of `sep run` on a 44.1 kHz stereo song (decode, resample,
     separate, write), real-time factor of the network alone, peak RSS and GPU memory, and
-    streaming latency for models that stream. With --dataset, quality is scored once more.
+    streaming latency for models that stream. With --dataset, each model is also
+    scored on it, once, at the end of its last run.
 
     \b
     Example:
