@@ -20,7 +20,7 @@ class UNetTrainable(Trainable):
 
     separator_class = UNetSeparator
     default_args = DEFAULT_ARGS
-    train_defaults = {"batch_size": 8, "learning_rate": 1e-3, "steps_per_epoch": 150, "epochs": 18,
+    train_defaults = {"batch_size": 8, "learning_rate": 1e-3, "steps_per_epoch": 150, "epochs": 30,
                       "patience": 5, "lr_patience": 2}
     description = (
         "U-Net singing-voice separation (Jansson et al., *Singing Voice Separation with Deep U-Net "
