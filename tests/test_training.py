@@ -17,6 +17,7 @@ from sepframework.interfaces import SeparationError, Separator
 from sepframework.training import RemixSampler, TrainConfig, Trainable, fit, split_by_song, train_and_export
 from sepframework.training.checkpoint import load_checkpoint
 from sepframework.training.cli import reproduce_command
+from sepframework.registry import card_metadata
 from sepframework.training.plugins import get_trainer
 from sepframework.plugins import PluginError
 
@@ -170,8 +171,6 @@ def test_too_few_tracks_for_a_split_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_train_and_export_writes_loadable_files_and_card(tmp_path: Path) -> None:
-    from sepframework.training.card import render_card  # noqa: F401  (module imported by the run)
-
     data = tmp_path / "mini"
     data.mkdir()
     import soundfile as sf
@@ -192,6 +191,10 @@ def test_train_and_export_writes_loadable_files_and_card(tmp_path: Path) -> None
     assert card.startswith("---\nlicense: cc-by-nc-4.0\nlibrary_name: sepframework\n")
     assert command in card and f"{metrics['validation']['vocals']['GNSDR']:.2f}" in card
     assert "--epochs 2" in command and "--arg taps=15" in command
+    assert "# sepframework `out` (plugin `tiny`)" in card
+    scores = card_metadata(out / "README.md")["metrics"]["mini validation"]
+    assert scores["vocals GNSDR"] == round(metrics["validation"]["vocals"]["GNSDR"], 2)
+    assert scores["accompaniment GSAR"] == round(metrics["validation"]["accompaniment"]["GSAR"], 2)
 
 
 def test_unknown_trainer_and_model_argument_are_clear_errors() -> None:

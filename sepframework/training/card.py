@@ -14,6 +14,7 @@ from sepframework.training.split import song_of
 class CardFacts:
     """Everything the card states about one trained model."""
 
+    name: str
     plugin: str
     description: str
     dataset: str
@@ -37,6 +38,31 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join(rows)
 
 
+def model_index(name: str, dataset: str, metrics: Mapping[str, Mapping[str, float]]) -> str:
+    """The card's ``model-index`` YAML: validation scores as Hub evaluation results."""
+    lines = [
+        "model-index:",
+        f"- name: {name}",
+        "  results:",
+        "  - task:",
+        "      type: audio-source-separation",
+        "      name: Singing voice separation",
+        "    dataset:",
+        f"      name: {dataset} validation",
+        f"      type: {dataset}",
+        "      split: validation",
+        "    metrics:",
+    ]
+    for source, values in metrics.items():
+        for metric in ("GNSDR", "GSIR", "GSAR"):
+            lines += [
+                f"    - type: {metric.lower()}",
+                f"      name: {source} {metric}",
+                f"      value: {values[metric]:.2f}",
+            ]
+    return "\n".join(lines)
+
+
 def render_card(facts: CardFacts) -> str:
     """The README.md text of the model."""
     songs = sorted({song_of(name)[1] for name in facts.valid_tracks})
@@ -54,13 +80,14 @@ tags:
 - source-separation
 - singing-voice-separation
 - {facts.plugin}
+{model_index(facts.name, facts.dataset, facts.metrics)}
 ---
 
-# sepframework `{facts.plugin}` trained on {facts.dataset}
+# sepframework `{facts.name}` (plugin `{facts.plugin}`) trained on {facts.dataset}
 
 {facts.description}
 
-Sources: {", ".join(facts.metrics)}. Use it with `sep run --model {facts.plugin} song.mp3`.
+Sources: {", ".join(facts.metrics)}. Use it with `sep run --model {facts.name} song.mp3`.
 
 ## Data
 

@@ -32,7 +32,8 @@ def train_and_export(
     """Train ``trainable`` on the dataset at ``data`` and write the model to ``out``.
 
     ``out`` receives ``model.safetensors``, ``config.json`` (``{"plugin", "args"}``),
-    ``metrics.json`` and the model card ``README.md``, besides ``checkpoint.pt``. The
+    ``metrics.json`` and the model card ``README.md``, besides ``checkpoint.pt``; the card
+    names the model after ``out`` (``runs/gru-stream`` is model ``gru-stream``). The
     metrics are those of the exported (float16) files loaded through the plugin's
     Separator. Returns the content of ``metrics.json``.
     """
@@ -55,7 +56,7 @@ def train_and_export(
     }
     (out / METRICS_NAME).write_text(json.dumps(metrics, indent=2) + "\n")
     facts = CardFacts(
-        plugin=plugin, description=trainable.description, dataset=data.resolve().name, license=license,
+        name=out.resolve().name, plugin=plugin, description=trainable.description, dataset=data.resolve().name, license=license,
         args=trainable.args, config=asdict(config), train_tracks=result.train_tracks,
         valid_tracks=result.valid_tracks, metrics=scores, epochs_run=len(result.history),
         best_epoch=result.best_epoch, seconds=result.seconds, device=device, command=command,
