@@ -34,6 +34,11 @@ class Separator(ABC):
     #: Samples at the model rate each side of a segment that the chunked engine should
     #: overlap so segment edges do not matter (the model's useful context).
     context_samples: ClassVar[int] = 0
+    #: A source that is the mixture minus the others (e.g. ``"accompaniment"``), or ``None``.
+    #: When the input's rate differs from the model's, it is computed at the input's rate
+    #: from the mixture, so it keeps what the model's rate cannot represent
+    #: (see :mod:`sepframework.residual`).
+    residual_source: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         self.device = "cpu"
@@ -81,11 +86,14 @@ class Separator(ABC):
             return {name: audio.copy() for name in self.sources}
         at_model_rate = resample(audio, sample_rate, self.sample_rate)
         stems = self.separate_block(at_model_rate)
+        residual = self.residual_source if sample_rate != self.sample_rate else None
         result = {}
         for name in self.sources:
-            stem = resample(stems[name], self.sample_rate, sample_rate)
-            result[name] = _fit_length(stem, length)
-        return result
+            if name != residual:
+                result[name] = _fit_length(resample(stems[name], self.sample_rate, sample_rate), length)
+        if residual is not None:
+            result[residual] = audio - np.sum([result[name] for name in result], axis=0, dtype=np.float32)
+        return {name: result[name] for name in self.sources}
 
 
 def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:

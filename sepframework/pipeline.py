@@ -13,6 +13,7 @@ from tqdm import tqdm
 from sepframework.audio import AudioWriter, OutputExistsError, StreamResampler, open_reader
 from sepframework.engine import plan_segments, separate_stream
 from sepframework.interfaces import SeparationError, Separator
+from sepframework.residual import MixtureBuffer, residual_source
 
 #: Default output layout: ``OUTDIR/<track name>/<source>.<ext>``.
 DEFAULT_TEMPLATE = "{track}/{source}.{ext}"
@@ -29,6 +30,9 @@ class OutputSpec:
     format: str = "wav"
     subtype: str | None = None
     overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outdir", Path(self.outdir))  # accept str paths too
 
     def paths(self, input_path: Path, sources: Sequence[str], model: str) -> dict[str, Path]:
         """The output path of each source of ``input_path``."""
@@ -110,34 +114,39 @@ def separate_file(
         expected = reader.frames or (int(duration * rate) if duration else None)  # mp3/m4a: estimate
         bar = tqdm(total=expected, unit="sample", unit_scale=True, disable=not progress,
                    desc=input_path.name, leave=False)
-        read = 0
+        read = emitted = 0
+        resampled = rate != model.sample_rate
+        residual = residual_source(model, stems, resampled)
+        mixture = MixtureBuffer(channels) if residual else None
+        computed = [name for name in (model.sources if residual else stems) if name != residual]
 
         def counted() -> Iterator[np.ndarray]:
             nonlocal read
             for block in reader.blocks(READ_BLOCK):
                 read += block.shape[1]
                 bar.update(block.shape[1])
+                if mixture is not None:
+                    mixture.push(block)
                 yield block
 
-        model_blocks = _resampled(counted(), rate, model.sample_rate, channels)
-        separated = separate_stream(model, model_blocks, segment, overlap)
-        written = {name: 0 for name in stems}
-        back = {name: StreamResampler(model.sample_rate, rate, channels) for name in stems} \
-            if rate != model.sample_rate else None
+        back = {name: StreamResampler(model.sample_rate, rate, channels) for name in computed} if resampled else None
 
-        def write(name: str, block: np.ndarray) -> None:
-            block = block[:, : max(read - written[name], 0)]  # never past the input's length
-            writers[name].write(block)
-            written[name] += block.shape[1]
-
-        for out in separated:
+        def emit(blocks: dict[str, np.ndarray]) -> None:
+            """Write the next samples of every stem, never past the input's length."""
+            nonlocal emitted
+            blocks = {name: block[:, : max(read - emitted, 0)] for name, block in blocks.items()}
+            if residual:
+                blocks[residual] = mixture.residual(blocks)
             for name in stems:
-                write(name, back[name].process(out[name]) if back else out[name])
-        for name in stems:
-            if back:
-                write(name, back[name].flush())
-            if written[name] < read:
-                write(name, np.zeros((channels, read - written[name]), dtype=np.float32))
+                writers[name].write(blocks[name])
+            emitted += next(iter(blocks.values())).shape[1]
+
+        for out in separate_stream(model, _resampled(counted(), rate, model.sample_rate, channels), segment, overlap):
+            emit({name: back[name].process(out[name]) if back else out[name] for name in computed})
+        if back:
+            emit({name: back[name].flush() for name in computed})
+        if emitted < read:
+            emit({name: np.zeros((channels, read - emitted), dtype=np.float32) for name in computed})
         bar.close()
         if read == 0:
             raise SeparationError(f"{input_path}: the file contains no audio samples")

@@ -31,6 +31,7 @@ from sepframework.audio import AudioWriter, StreamResampler, open_reader
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.kernels import WINDOW_SUM_FLOOR
 from sepframework.pipeline import OutputSpec, plan_outputs
+from sepframework.residual import MixtureBuffer, residual_source
 from sepframework.stft import STFT
 
 FrameProcessor = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -181,9 +182,12 @@ class Streamer:
         self.processor = self.model.frame_processor()
         self.adders = {name: OverlapAdder(self.model.stft, channels) for name in self.model.sources}
         resampled = self.sample_rate != self.model.sample_rate
+        self.residual = residual_source(self.model, self.model.sources, resampled)
+        self.mixture = MixtureBuffer(channels) if self.residual else None
+        self.computed = [name for name in self.model.sources if name != self.residual]
         self.into = StreamResampler(self.sample_rate, self.model.sample_rate, channels) if resampled else None
         self.back = {name: StreamResampler(self.model.sample_rate, self.sample_rate, channels)
-                     for name in self.model.sources} if resampled else None
+                     for name in self.computed} if resampled else None
         self.received = 0
         self.returned = dict.fromkeys(self.model.sources, 0)
         self.finished = False
@@ -200,9 +204,11 @@ class Streamer:
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise SeparationError(f"blocks must be shaped ({self.channels}, samples), got {block.shape}")
         self.received += block.shape[1]
+        if self.mixture is not None:
+            self.mixture.push(block)
         if self.into is not None:
             block = self.into.process(block)
-        return self._output(self._synthesise(self.analyzer.push(block)))
+        return self._with_residual(self._output(self._synthesise(self.analyzer.push(block))))
 
     def flush(self) -> dict[str, np.ndarray]:
         """End the stream: the remaining output, so the total equals the input's length."""
@@ -219,7 +225,8 @@ class Streamer:
         parts.append({name: adder.finish(length) for name, adder in self.adders.items()})
         rest = {name: np.concatenate([part[name] for part in parts], axis=1)[:, : length - released[name]]
                 for name in self.adders}
-        return {name: _fit(stem, needed[name]) for name, stem in self._output(rest, last=True).items()}
+        stems = {name: _fit(stem, needed[name]) for name, stem in self._output(rest, last=True).items()}
+        return self._with_residual(stems)
 
     def _check_open(self) -> None:
         if self.finished:
@@ -232,9 +239,10 @@ class Streamer:
         return {name: adder.push(stems[name]) for name, adder in self.adders.items()}
 
     def _output(self, stems: dict[str, np.ndarray], last: bool = False) -> dict[str, np.ndarray]:
-        """Stems at the caller's rate, never ahead of the input."""
+        """The computed stems at the caller's rate, never ahead of the input."""
         out = {}
-        for name, stem in stems.items():
+        for name in self.computed:
+            stem = stems[name]
             if self.back is not None:
                 stem = self.back[name].process(stem)
                 if last:
@@ -243,6 +251,14 @@ class Streamer:
             self.returned[name] += stem.shape[1]
             out[name] = stem
         return out
+
+    def _with_residual(self, stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """All sources: ``stems`` plus the residual source, when it is computed from the mixture."""
+        if self.residual is None:
+            return stems
+        self.returned[self.residual] += next(iter(stems.values())).shape[1]
+        return {name: stems[name] if name != self.residual else self.mixture.residual(stems)
+                for name in self.model.sources}
 
 
 def _fit(block: np.ndarray, length: int) -> np.ndarray:

@@ -42,6 +42,7 @@ class GRUSeparator(Separator):
 
     sample_rate = 16000
     sources = ("vocals", "accompaniment")
+    residual_source = "accompaniment"  # the masks sum to one
     segment_seconds = 60.0
 
     def __init__(

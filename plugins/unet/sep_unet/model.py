@@ -80,6 +80,7 @@ class UNetSeparator(Separator):
     """Vocals and accompaniment from a U-Net vocal mask (Jansson et al., 2017)."""
 
     sources = ("vocals", "accompaniment")
+    residual_source = "accompaniment"  # the masks sum to one
 
     def __init__(self, network: UNet, args: Mapping[str, Any] | None = None) -> None:
         super().__init__()

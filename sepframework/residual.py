@@ -1,0 +1,65 @@
+"""The residual source at the input's rate: the mixture minus the other sources.
+
+A model working at a lower rate than its input (16 kHz for 44.1 kHz music) cannot
+represent the input's top band, so resampling every stem back loses it from all of them.
+For a model that declares a ``residual_source`` (e.g. accompaniment = mixture - vocals),
+the other stems are resampled back and the residual is computed from the original
+mixture, so the stems still sum to the input, the top band (cymbals, air) stays in the
+accompaniment, and one resampler is saved.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from sepframework.interfaces import Separator
+
+
+def residual_source(model: Separator, wanted: Sequence[str], resampled: bool) -> str | None:
+    """The source to compute as mixture minus the others, or ``None``.
+
+    Only when the stems are resampled back (at equal rates the model's own output is
+    exact) and the residual is among the ``wanted`` stems.
+    """
+    name = model.residual_source
+    return name if resampled and name in wanted else None
+
+
+class MixtureBuffer:
+    """Input blocks kept until the separated samples at the same positions come out.
+
+    :meth:`push` every input block; :meth:`residual` then takes the next ``n`` mixture
+    samples, so memory is bounded by the model's delay, not by the input's length.
+    """
+
+    def __init__(self, channels: int) -> None:
+        self._blocks: deque[np.ndarray] = deque()
+        self._empty = np.zeros((channels, 0), dtype=np.float32)
+
+    def push(self, block: np.ndarray) -> None:
+        """Keep ``block`` (channels, n) of the input."""
+        if block.shape[1]:
+            self._blocks.append(np.asarray(block, dtype=np.float32))
+
+    def take(self, n: int) -> np.ndarray:
+        """The next ``n`` input samples, (channels, n); they must have been pushed."""
+        parts, needed = [self._empty], n
+        while needed:
+            block = self._blocks.popleft()
+            if block.shape[1] > needed:
+                self._blocks.appendleft(block[:, needed:])
+                block = block[:, :needed]
+            parts.append(block)
+            needed -= block.shape[1]
+        return np.concatenate(parts, axis=1)
+
+    def residual(self, others: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The mixture minus ``others`` (equal-length (channels, n) stems at the input's rate)."""
+        stems = list(others.values())
+        residual = self.take(stems[0].shape[1]).copy()
+        for stem in stems:
+            residual -= stem
+        return residual
