@@ -29,8 +29,7 @@ Arrays are ``(sources, channels, samples)``; computations are in float64.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 import numba
 import numpy as np
@@ -40,6 +39,7 @@ import torch
 from sepframework.evaluation.bss import FILTERS_LEN, BssEvalBase
 from sepframework.evaluation.correlation import Tiling, accumulate, chunk_slices, segment_spectra
 from sepframework.interfaces import SeparationError
+from sepframework.torch_threads import one_torch_thread
 
 #: Largest size of the window spectra kept between the two passes of v4 (else computed twice).
 _CACHE_BYTES = 256 * 2**20
@@ -255,7 +255,7 @@ class _SymmetricSolver:
         """Factorise ``matrix + eps I`` (``matrix`` is left unchanged)."""
         regularised = torch.tensor(matrix)
         regularised.diagonal().add_(np.finfo(np.float64).eps)
-        with _one_thread():
+        with one_torch_thread():
             factor, info = torch.linalg.cholesky_ex(regularised)
         return cls(regularised, factor if int(info) == 0 else None)
 
@@ -266,21 +266,10 @@ class _SymmetricSolver:
 
     def __call__(self, rhs: np.ndarray) -> np.ndarray:
         rhs = torch.from_numpy(np.ascontiguousarray(rhs))
-        with _one_thread():
+        with one_torch_thread():
             if self._factor is not None:
                 return torch.cholesky_solve(rhs, self._factor).numpy()
             return torch.linalg.lstsq(self._matrix, rhs).solution.numpy()
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one thread within the block (restoring the caller's setting)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _toeplitz_blocks(lags: np.ndarray) -> np.ndarray:

@@ -8,9 +8,8 @@ with the channel count. A causal (unidirectional) model also streams: see
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from sepframework.interfaces import SeparationError, Separator
 from sepframework.masks import apply_masks
 from sepframework.stft import STFT
 from sepframework.streaming import end_padded
+from sepframework.torch_threads import one_torch_thread
 
 from sep_gru.network import GRUConfig, MaskGRU
 
@@ -97,7 +97,7 @@ class GRUSeparator(Separator):
     def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         spec = self.stft.forward(end_padded(audio, self.stft))
         magnitude = np.abs(spec).mean(axis=0).T  # (frames, bins), channel mean
-        with one_cpu_thread():
+        with one_torch_thread():
             masks = self._chunked_masks(magnitude)
         # The masks sum to one, so the accompaniment is the rest of the mixture: one
         # iSTFT instead of two (equal to masking it separately up to float rounding).
@@ -147,22 +147,6 @@ class GRUFrameProcessor:
         magnitude = np.abs(spec).mean(axis=0).T
         masks, self.state = self.separator.masks(magnitude, self.state)
         return apply_spectral_masks(spec, masks, self.separator.sources)
-
-
-@contextlib.contextmanager
-def one_cpu_thread() -> Iterator[None]:
-    """Run torch CPU ops on one intra-op thread, then restore the previous count.
-
-    The GRU's small sequential matrix products gain little from a second thread and
-    lose badly when the cores are shared (threads spin-wait for each other each step).
-    Switching costs about a millisecond, so it wraps whole segments, not stream blocks.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def apply_spectral_masks(spec: np.ndarray, masks: np.ndarray, sources: tuple[str, ...]) -> dict[str, np.ndarray]:
