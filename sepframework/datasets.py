@@ -1,6 +1,6 @@
 """Reading separation datasets as tracks: a name, a sample rate and one array per source.
 
-Two layouts are recognised automatically:
+Three layouts are recognised automatically:
 
 * **MIR-1K**: a folder (searched recursively) of stereo clips whose left channel is the
   accompaniment and right channel the vocals, e.g. ``mir1k/train/amy_1_01.flac``.
@@ -8,13 +8,18 @@ Two layouts are recognised automatically:
   ``vocals.<ext>`` and either ``accompaniment.<ext>`` or other stems (``drums``,
   ``bass``, ``other``, ...) that are summed into the accompaniment; ``mixture.<ext>``
   is ignored because it equals the sum of the stems.
+* **MUSDB18** ``.stem.mp4``: a folder (searched recursively) of Native Instruments stem
+  files whose audio streams are the mixture, drums, bass, other and vocals; drums, bass
+  and other are summed into the accompaniment and the mixture stream is not decoded.
 
 Sources are ``(channels, samples)`` float32 arrays; the mixture is their sum.
+:func:`find_tracks` lists a dataset's tracks without decoding them, so one unreadable
+track can be reported while the others are read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +34,11 @@ SOURCES = ("vocals", "accompaniment")
 DATASET_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 #: Stem file names never summed into the accompaniment.
 NOT_ACCOMPANIMENT = {"vocals", "mixture", "accompaniment"}
+#: Suffix of MUSDB18 stem files.
+STEM_MP4_SUFFIX = ".stem.mp4"
+#: Audio streams of a MUSDB18 ``.stem.mp4``: index of the vocals and of the stems summed into the accompaniment.
+STEM_MP4_VOCALS = 4
+STEM_MP4_ACCOMPANIMENT = (1, 2, 3)  # drums, bass, other
 
 
 @dataclass(frozen=True)
@@ -50,65 +60,107 @@ class Track:
         return next(iter(self.sources.values())).shape[1]
 
 
+@dataclass(frozen=True)
+class TrackEntry:
+    """Where one track of a dataset lies, known without decoding it."""
+
+    name: str
+    #: The MIR-1K clip, the folder of stems or the ``.stem.mp4`` file.
+    path: Path
+    #: ``"mir1k"``, ``"stems"`` or ``"stem.mp4"`` (see :func:`detect_layout`).
+    layout: str
+
+    def load(self, sample_rate: int | None = None) -> Track:
+        """Decode the track (resampled to ``sample_rate`` when given); errors name the file."""
+        return _READERS[self.layout](self, sample_rate)
+
+
 def _audio_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DATASET_EXTENSIONS)
 
 
+def _stem_mp4_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(STEM_MP4_SUFFIX))
+
+
 def detect_layout(root: str | Path) -> str:
-    """``"stems"`` or ``"mir1k"`` for a dataset folder; a clear error for anything else."""
+    """``"stems"``, ``"stem.mp4"`` or ``"mir1k"`` for a dataset folder; a clear error for anything else."""
     root = Path(root)
     if not root.is_dir():
         raise SeparationError(f"dataset folder {root} does not exist")
     files = _audio_files(root)
     if any(path.stem == "vocals" for path in files):
         return "stems"
+    if _stem_mp4_files(root):
+        return "stem.mp4"
     if files:
         return "mir1k"
     raise SeparationError(
-        f"{root} is neither a MIR-1K folder (stereo clips: left accompaniment, right vocals) "
-        "nor a folder of stems (<track>/vocals.wav with accompaniment.wav or other stems)"
+        f"{root} is neither a MIR-1K folder (stereo clips: left accompaniment, right vocals), "
+        "a folder of stems (<track>/vocals.wav with accompaniment.wav or other stems) "
+        "nor a folder of MUSDB18 .stem.mp4 files"
     )
 
 
-def _mir1k_tracks(root: Path, sample_rate: int | None) -> Iterator[Track]:
-    for path in _audio_files(root):
-        audio, rate = read_audio(path, sample_rate)
-        if audio.shape[0] != 2:
-            raise SeparationError(
-                f"{path}: MIR-1K clips must be stereo (left accompaniment, right vocals), "
-                f"found {audio.shape[0]} channel(s)"
-            )
-        yield Track(path.stem, rate, {"vocals": audio[1:2], "accompaniment": audio[0:1]})
+def find_tracks(root: str | Path) -> list[TrackEntry]:
+    """Every track of the dataset under ``root``, in sorted order, without decoding any."""
+    root = Path(root)
+    layout = detect_layout(root)
+    if layout == "mir1k":
+        return [TrackEntry(path.stem, path, layout) for path in _audio_files(root)]
+    if layout == "stem.mp4":
+        return [TrackEntry(path.relative_to(root).as_posix()[: -len(STEM_MP4_SUFFIX)], path, layout)
+                for path in _stem_mp4_files(root)]
+    folders = sorted({path.parent for path in _audio_files(root) if path.stem == "vocals"})
+    return [TrackEntry(folder.relative_to(root).as_posix() if folder != root else folder.name, folder, layout)
+            for folder in folders]
 
 
-def _stems_track(folder: Path, root: Path, sample_rate: int | None) -> Track:
-    stems = {path.stem: path for path in folder.iterdir() if path.suffix.lower() in DATASET_EXTENSIONS}
+def _mir1k_track(entry: TrackEntry, sample_rate: int | None) -> Track:
+    audio, rate = read_audio(entry.path, sample_rate)
+    if audio.shape[0] != 2:
+        raise SeparationError(
+            f"{entry.path}: MIR-1K clips must be stereo (left accompaniment, right vocals), "
+            f"found {audio.shape[0]} channel(s)"
+        )
+    return Track(entry.name, rate, {"vocals": audio[1:2], "accompaniment": audio[0:1]})
+
+
+def _summed_track(entry: TrackEntry, vocals: tuple[np.ndarray, int], parts: Sequence[tuple[np.ndarray, int]]) -> Track:
+    """The track of ``entry`` from its decoded vocals and the parts summed into the accompaniment."""
+    audio, rate = vocals
+    if any(part_rate != rate or part.shape != audio.shape for part, part_rate in parts):
+        raise SeparationError(f"{entry.path}: stems differ in sample rate, channels or length")
+    accompaniment = np.sum([part for part, _ in parts], axis=0, dtype=np.float32)
+    return Track(entry.name, rate, {"vocals": audio, "accompaniment": accompaniment})
+
+
+def _stems_track(entry: TrackEntry, sample_rate: int | None) -> Track:
+    stems = {path.stem: path for path in entry.path.iterdir() if path.suffix.lower() in DATASET_EXTENSIONS}
     others = [stems["accompaniment"]] if "accompaniment" in stems else [
         path for name, path in sorted(stems.items()) if name not in NOT_ACCOMPANIMENT
     ]
     if not others:
-        raise SeparationError(f"{folder}: has vocals but no accompaniment.wav nor other stems to sum")
-    vocals, rate = read_audio(stems["vocals"], sample_rate)
-    parts = [read_audio(path, sample_rate) for path in others]
-    if any(part_rate != rate or part.shape != vocals.shape for part, part_rate in parts):
-        raise SeparationError(f"{folder}: stems differ in sample rate, channels or length")
-    accompaniment = np.sum([part for part, _ in parts], axis=0, dtype=np.float32)
-    return Track(folder.relative_to(root).as_posix() if folder != root else folder.name, rate,
-                 {"vocals": vocals, "accompaniment": accompaniment})
+        raise SeparationError(f"{entry.path}: has vocals but no accompaniment.wav nor other stems to sum")
+    return _summed_track(entry, read_audio(stems["vocals"], sample_rate),
+                         [read_audio(path, sample_rate) for path in others])
+
+
+def _stem_mp4_track(entry: TrackEntry, sample_rate: int | None) -> Track:
+    return _summed_track(entry, read_audio(entry.path, sample_rate, stream=STEM_MP4_VOCALS),
+                         [read_audio(entry.path, sample_rate, stream=index) for index in STEM_MP4_ACCOMPANIMENT])
+
+
+_READERS = {"mir1k": _mir1k_track, "stems": _stems_track, "stem.mp4": _stem_mp4_track}
 
 
 def iter_tracks(root: str | Path, sample_rate: int | None = None) -> Iterator[Track]:
-    """Every track of the dataset under ``root``, in sorted order.
+    """Every track of the dataset under ``root``, in sorted order, decoded one at a time.
 
     With ``sample_rate`` the audio is resampled to it; otherwise it keeps its own rate.
     """
-    root = Path(root)
-    if detect_layout(root) == "mir1k":
-        yield from _mir1k_tracks(root, sample_rate)
-        return
-    folders = sorted({path.parent for path in _audio_files(root) if path.stem == "vocals"})
-    for folder in folders:
-        yield _stems_track(folder, root, sample_rate)
+    for entry in find_tracks(root):
+        yield entry.load(sample_rate)
 
 
 def load_tracks(root: str | Path, sample_rate: int | None = None) -> list[Track]:

@@ -4,6 +4,8 @@ Uncompressed and FLAC/Ogg files are decoded by soundfile (libsndfile); MP3, AAC/
 (including MUSDB ``.stem.mp4``, whose first audio stream is the mixture) and anything
 libsndfile cannot open are decoded by PyAV (FFmpeg). MP3 goes to FFmpeg because
 libsndfile only estimates the length of MP3 files and stops reading at its estimate.
+Files with several audio streams (the stems of a ``.stem.mp4``) are read one stream at a
+time: ``stream=k`` selects the k-th audio stream, counted from 0.
 """
 
 from __future__ import annotations
@@ -166,9 +168,9 @@ class _SoundFileReader(AudioReader):
 
 
 class _PyAVReader(AudioReader):
-    """Decodes the first audio stream with FFmpeg, converting every frame to float planar."""
+    """Decodes one audio stream (the first by default) with FFmpeg, converting every frame to float planar."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, stream: int = 0) -> None:
         try:
             self._container = av.open(str(path), metadata_errors="replace")
         except av.error.EOFError:
@@ -176,9 +178,13 @@ class _PyAVReader(AudioReader):
         except av.FFmpegError as error:
             raise AudioError(f"{path}: not a readable audio file ({reason(error)})") from None
         try:
-            if not self._container.streams.audio:
+            streams = self._container.streams.audio
+            if not streams:
                 raise AudioError(f"{path}: not an audio file (it has no audio stream)")
-            self._stream = self._container.streams.audio[0]
+            if stream >= len(streams):
+                raise AudioError(f"{path}: has {len(streams)} audio stream(s), so no audio stream {stream} "
+                                 "(streams are counted from 0)")
+            self._stream = streams[stream]
             if not self._stream.rate or not self._stream.channels:
                 raise AudioError(f"{path}: not a readable audio file (unknown sample rate or channel count)")
             super().__init__(
@@ -223,21 +229,24 @@ class _PyAVReader(AudioReader):
         self._container.close()
 
 
-def open_reader(path: str | os.PathLike[str]) -> AudioReader:
+def open_reader(path: str | os.PathLike[str], stream: int = 0) -> AudioReader:
     """Open an audio file for streaming with :meth:`AudioReader.blocks`.
 
-    Raises :class:`AudioError` naming the file when it is missing, a folder, empty, not
-    audio, or truncated.
+    ``stream`` selects the audio stream of a file holding several (e.g. 4 is the vocals of
+    a MUSDB18 ``.stem.mp4``). Raises :class:`AudioError` naming the file when it is
+    missing, a folder, empty, not audio, truncated, or has no such stream.
     """
+    if stream < 0:
+        raise ValueError(f"stream must be 0 or more, got {stream}")
     path = Path(path)
     _check_readable_file(path)
-    if path.suffix.lower() not in _PYAV_EXTENSIONS:
+    if stream == 0 and path.suffix.lower() not in _PYAV_EXTENSIONS:
         with contextlib.suppress(sf.SoundFileError):  # not a libsndfile format: FFmpeg knows more
             reader = _SoundFileReader(path)
             if reader.frames:
                 return reader
             reader.close()  # a length of 0 is empty or unmeasurable (cut Ogg): let FFmpeg decide
-    return _PyAVReader(path)
+    return _PyAVReader(path, stream)
 
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
@@ -246,12 +255,14 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
         return reader.info
 
 
-def read_audio(path: str | os.PathLike[str], sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Decode a whole file to float32 (channels, samples) and its rate.
+def read_audio(
+    path: str | os.PathLike[str], sample_rate: int | None = None, stream: int = 0
+) -> tuple[np.ndarray, int]:
+    """Decode a whole file (its audio stream ``stream``) to float32 (channels, samples) and its rate.
 
     With ``sample_rate``, the audio is resampled to that rate, which is returned.
     """
-    with open_reader(path) as reader:
+    with open_reader(path, stream) as reader:
         audio, rate = reader.read(), reader.sample_rate
     if sample_rate is None:
         return audio, rate
