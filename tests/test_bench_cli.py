@@ -14,9 +14,9 @@ import soundfile as sf
 import torch
 
 from sepframework.baselines.repet_sim import RepetSim
-from sepframework.bench.quality import score_dataset
 from sepframework.bench.report import report_paths
 from sepframework.bench.song import SONG_RATE, write_song
+from sepframework.evaluation.scoring import score_dataset
 from sepframework.interfaces import SeparationError
 from tests.test_gru_model import install_test_registry
 

@@ -15,13 +15,13 @@ from typing import Any
 import click
 
 from sepframework import __version__
-from sepframework.bench.quality import default_metric
 from sepframework.bench.report import report_paths, text_table, write_reports
 from sepframework.bench.results import ModelResult
 from sepframework.bench.runner import Plan, prepare_models, run_plan
 from sepframework.bench.song import write_song
 from sepframework.datasets import detect_layout
 from sepframework.evaluation import EVALUATORS
+from sepframework.evaluation.scoring import default_metric
 from sepframework.hub_cli import offline_option
 from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
@@ -80,7 +80,7 @@ def _caption(plan: Plan, results: list[ModelResult], audio: str, command: str, l
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Time this audio file instead of a generated song.")
 @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Also score quality on this dataset (MIR-1K layout or folder of stems).")
+              help="Also score quality on this dataset (MIR-1K layout, folder of stems or of .stem.mp4 files).")
 @click.option("--metric", type=click.Choice(sorted(EVALUATORS)), default=None,
               help="Quality metric [default: gnsdr for MIR-1K, v4 for stems].")
 @click.option("--limit", type=click.IntRange(min=1), default=None,

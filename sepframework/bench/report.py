@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sepframework.bench.quality import HEADLINE
 from sepframework.bench.results import ModelResult, Spread
+from sepframework.evaluation.scoring import HEADLINE
 from sepframework.interfaces import SeparationError
 
 #: File written for each report, by suffix.

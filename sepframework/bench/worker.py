@@ -19,8 +19,8 @@ import numpy as np
 import sepframework
 from sepframework.audio import audio_info, open_reader, read_audio, resample
 from sepframework.bench.measure import gpu_name, gpu_peak_mb, peak_rss_mb, reset_gpu_peak, timed
-from sepframework.bench.quality import score_dataset
 from sepframework.engine import plan_segments
+from sepframework.evaluation.scoring import score_dataset
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.pipeline import OutputSpec, separate_file
 from sepframework.streaming import Streamer

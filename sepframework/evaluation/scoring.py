@@ -1,0 +1,106 @@
+"""Scoring a model on a dataset, track by track: the loop shared by ``sep eval`` and ``sep bench``.
+
+:func:`score_tracks` separates and scores tracks one at a time and yields a
+:class:`TrackScore` for each, a failed one included, so a caller can save, report or
+stop after any track; :func:`aggregate` turns scores into dataset scores and
+:func:`score_dataset` does both, stopping at the first failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sepframework.datasets import Track, TrackEntry, detect_layout, find_tracks
+from sepframework.evaluation.aggregate import Accumulator
+from sepframework.evaluation.evaluators import get_evaluator
+from sepframework.interfaces import Evaluator, SeparationError, Separator
+
+#: Per-track scores: ``{source: {metric: dB}}``.
+Scores = dict[str, dict[str, float]]
+#: The dataset-level number of each metric shown in tables and plots.
+HEADLINE = {"gnsdr": "GNSDR", "v4": "SDR", "sisdr": "SI-SDR"}
+
+
+def default_metric(dataset: str | Path) -> str:
+    """GNSDR for the MIR-1K layout (as in its literature), BSS Eval v4 for stems (folders or ``.stem.mp4``)."""
+    return "gnsdr" if detect_layout(dataset) == "mir1k" else "v4"
+
+
+@dataclass(frozen=True)
+class TrackScore:
+    """The outcome of one track: its scores, or why it could not be scored."""
+
+    name: str
+    #: Samples per channel and sample rate (0 when the track could not be read).
+    length: int
+    sample_rate: int
+    scores: Scores | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_json` reads it back."""
+        return {"track": self.name, "length": self.length, "sample_rate": self.sample_rate,
+                "scores": self.scores, "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrackScore:
+        """The score saved by :meth:`to_json`."""
+        scores = data.get("scores")
+        return cls(str(data["track"]), int(data["length"]), int(data["sample_rate"]),
+                   {source: {metric: float(value) for metric, value in metrics.items()} for source, metrics in scores.items()}
+                   if scores is not None else None, data.get("error"))
+
+
+def score_track(model: Separator, track: Track, evaluator: Evaluator) -> Scores:
+    """Separate ``track``'s mixture with ``model`` and score every source of the track."""
+    estimates = model.separate(track.mixture, track.sample_rate)
+    try:
+        return evaluator.evaluate(track.sources, {name: estimates[name] for name in track.sources}, track.sample_rate)
+    except (KeyError, SeparationError) as error:
+        raise SeparationError(f"cannot score ({error})") from None
+
+
+def score_tracks(model: Separator, entries: Iterable[TrackEntry], evaluator: Evaluator) -> Iterator[TrackScore]:
+    """Read, separate and score each track of ``entries`` in turn.
+
+    A track that cannot be read, separated or scored yields a :class:`TrackScore` with
+    its ``error`` (``"track NAME: why"``) and the next track is tried.
+    """
+    for entry in entries:
+        try:
+            track = entry.load()
+            scores = score_track(model, track, evaluator)
+        except (SeparationError, RuntimeError, MemoryError) as error:  # torch reports OOM as RuntimeError
+            yield TrackScore(entry.name, 0, 0, error=f"track {entry.name}: {str(error) or type(error).__name__}")
+            continue
+        yield TrackScore(entry.name, track.length, track.sample_rate, scores)
+
+
+def aggregate(results: Iterable[TrackScore], totals: Accumulator) -> Scores:
+    """The dataset scores of the scored ``results`` (failures left out) from a fresh accumulator,
+    e.g. ``evaluator.accumulator()``."""
+    for result in results:
+        if result.scores is not None:
+            totals.add(result.length, result.scores)
+    return totals.result()
+
+
+def score_dataset(model: Separator, dataset: str | Path, metric: str, limit: int | None = None) -> dict[str, Any]:
+    """Separate the first ``limit`` tracks (sorted by name; all when ``None``) and score them.
+
+    Returns ``{"metric", "tracks", "scores": {source: {aggregate: dB}}}`` where the
+    aggregates are those of the metric's accumulator (e.g. GNSDR, GSIR, GSAR, GSDR).
+    Raises :class:`SeparationError` at the first track that cannot be scored.
+    """
+    evaluator = get_evaluator(metric)
+    results = []
+    for result in score_tracks(model, find_tracks(dataset)[:limit], evaluator):
+        if result.error is not None:
+            raise SeparationError(result.error)
+        results.append(result)
+    if not results:
+        raise SeparationError(f"{dataset}: no track to score")
+    return {"metric": metric, "tracks": len(results), "scores": aggregate(results, evaluator.accumulator())}

@@ -1,0 +1,282 @@
+"""``sep eval`` on tiny generated datasets: MIR-1K clips, a folder of stems, MUSDB18 ``.stem.mp4``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+import sepframework
+from sepframework.baselines.repet_sim import RepetSim
+from sepframework.cli import main
+from sepframework.datasets import detect_layout, load_tracks
+from sepframework.evaluation import MedianOverTracks, get_evaluator
+from sepframework.evaluation.scoring import score_dataset
+from sepframework.interfaces import SeparationError, Separator
+from tests.test_bench_cli import write_mir1k
+
+RATE = 16000
+
+
+class Fake(Separator):
+    """Gives 60 % of the mixture to the vocals and 40 % to the accompaniment (plus a little
+    noise, the artifacts); counts its calls.
+
+    ``interrupt_at``/``fail_at``: the call (counted from 1) that raises KeyboardInterrupt
+    or a SeparationError.
+    """
+
+    sample_rate = RATE
+    sources = ("vocals", "accompaniment")
+    calls = 0
+    interrupt_at: int | None = None
+    fail_at: int | None = None
+
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Fake:
+        return cls()
+
+    def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        type(self).calls += 1
+        if type(self).calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        if type(self).calls == self.fail_at:
+            raise SeparationError("the fake model failed")
+        hiss = 0.01 * np.random.default_rng(audio.shape[1]).standard_normal(audio.shape).astype(np.float32)
+        return {"vocals": 0.6 * audio + hiss, "accompaniment": 0.4 * audio - hiss}
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> type[Fake]:
+    """``--model fake`` loads :class:`Fake` (fresh counters); other names load as usual."""
+    load = sepframework.load
+    monkeypatch.setattr(sepframework, "load", lambda name=None, device="auto": Fake() if name == "fake" else load(name, device))
+    monkeypatch.setattr(Fake, "calls", 0)
+    return Fake
+
+
+def sep_eval(*args: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Run ``sep eval ARGS`` in this process as the console script does: exit code, stdout, stderr."""
+    monkeypatch.setattr(sys, "argv", ["sep", "eval", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def noise(channels: int, seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.1 * rng.standard_normal((channels, int(seconds * RATE)))).astype(np.float32)
+
+
+def write_stems(folder: Path, tracks: int = 2) -> Path:
+    """DSD100 / MUSDB18-HQ layout: <track>/{vocals,drums,bass,other}.wav."""
+    for index in range(tracks):
+        for seed, stem in enumerate(("vocals", "drums", "bass", "other")):
+            path = folder / f"Song {index}" / f"{stem}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, noise(2, 1.0, 10 * index + seed).T, RATE, subtype="FLOAT")
+    return folder
+
+
+def write_stem_mp4(path: Path, stems: list[np.ndarray], rate: int = RATE) -> None:
+    """A NI stem file: audio streams mixture, drums, bass, other, vocals (``stems`` are the last four), ALAC."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="mp4") as container:
+        streams = [container.add_stream("alac", rate=rate, layout="stereo") for _ in range(1 + len(stems))]
+        for stream, audio in zip(streams, [np.sum(stems, axis=0), *stems], strict=True):
+            pcm = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
+            for start in range(0, pcm.shape[1], 4096):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, start : start + 4096]), format="s16p",
+                                                   layout="stereo")
+                frame.sample_rate, frame.pts = rate, start
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+
+
+def results(folder: Path) -> tuple[dict, list[dict]]:
+    """``scores.json`` and the rows of ``scores.csv``; checks that they agree with each other."""
+    document = json.loads((folder / "scores.json").read_text())
+    with open(folder / "scores.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    expected = [("track", t["track"], source, metric, value)
+                for t in document["tracks"] for source, metrics in t["scores"].items() for metric, value in metrics.items()]
+    expected += [("aggregate", statistic, source, metric, value)
+                 for statistic, scores in document["aggregates"].items()
+                 for source, metrics in scores.items() for metric, value in metrics.items()]
+    assert [(r["row"], r["name"], r["source"], r["metric"]) for r in rows] == [e[:4] for e in expected]
+    for row, (*_, value) in zip(rows, expected, strict=True):  # NaN and infinity: null in JSON, empty in CSV
+        assert (float(row["value"]) if row["value"] else None) == pytest.approx(value, rel=1e-12)
+    return document, rows
+
+
+def test_mir1k_scores_are_the_evaluators(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    data = write_mir1k(tmp_path / "mir", clips=3)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = sep_eval("--model", "repet-sim", "--limit", "2", "mir", monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, err) == (0, "")  # no progress bar nor message when stderr is not a terminal
+    document, _ = results(tmp_path / "eval-results" / "repet-sim-mir-gnsdr")
+    assert (document["model"], document["metric"], document["layout"]) == ("repet-sim", "gnsdr", "mir1k")
+    assert document["dataset"] == str(data.resolve()) and document["failed"] == []
+
+    evaluator, model = get_evaluator("gnsdr"), RepetSim()
+    tracks = load_tracks(data)[:2]
+    assert [t["track"] for t in document["tracks"]] == [track.name for track in tracks]
+    for saved, track in zip(document["tracks"], tracks, strict=True):
+        estimates = model.separate(track.mixture, track.sample_rate)
+        assert saved["scores"] == evaluator.evaluate(track.sources, estimates, track.sample_rate)
+        assert saved["seconds"] == pytest.approx(3.0)
+    aggregates = document["aggregates"]["length-weighted mean"]
+    assert aggregates == score_dataset(model, data, "gnsdr", limit=2)["scores"]  # the loop sep bench uses
+    assert set(aggregates["vocals"]) == {"GNSDR", "GSIR", "GSAR", "GSDR"}
+    assert "singer_0" in out and "singer_2" not in out and "length-weighted mean over 2 track(s)" in out
+    assert f"{aggregates['vocals']['GNSDR']:.2f}" in out
+
+
+def test_folder_of_stems_defaults_to_v4_median(tmp_path: Path, monkeypatch, capsys, fake) -> None:
+    data = write_stems(tmp_path / "dsd", tracks=3)
+    code, out, err = sep_eval("--model", "fake", "-o", str(tmp_path / "out"), str(data),
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, err) == (0, "")
+    document, _ = results(tmp_path / "out")
+    assert (document["metric"], document["layout"]) == ("v4", "stems")
+    assert [t["track"] for t in document["tracks"]] == ["Song 0", "Song 1", "Song 2"]
+    medians = MedianOverTracks()
+    for track in document["tracks"]:
+        assert set(track["scores"]["vocals"]) == {"SDR", "ISR", "SIR", "SAR"}
+        medians.add(RATE, track["scores"])
+    assert document["aggregates"] == {"median": medians.result()}
+    assert "median over 3 track(s)" in out
+
+
+def test_musdb_stem_mp4(tmp_path: Path, monkeypatch, capsys, fake) -> None:
+    stems = {name: [noise(2, 1.0, 10 * index + seed) for seed in range(4)] for index, name in enumerate(("A", "B"))}
+    for name, parts in stems.items():
+        write_stem_mp4(tmp_path / "musdb" / "test" / f"{name}.stem.mp4", parts)
+    assert detect_layout(tmp_path / "musdb") == "stem.mp4"
+    tracks = load_tracks(tmp_path / "musdb")
+    assert [track.name for track in tracks] == ["test/A", "test/B"]
+    for track, parts in zip(tracks, stems.values(), strict=True):  # drums, bass, other, vocals; 16-bit ALAC
+        np.testing.assert_allclose(track.sources["vocals"], parts[3], atol=1e-4)
+        np.testing.assert_allclose(track.sources["accompaniment"], sum(parts[:3]), atol=3e-4)
+
+    code, out, err = sep_eval("--model", "fake", "--metric", "sisdr", "-o", str(tmp_path / "out"),
+                              str(tmp_path / "musdb"), monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, err) == (0, "")
+    document, _ = results(tmp_path / "out")
+    evaluator = get_evaluator("sisdr")
+    for saved, track in zip(document["tracks"], tracks, strict=True):
+        assert saved["scores"] == evaluator.evaluate(track.sources, Fake().separate(track.mixture, RATE), RATE)
+    assert set(document["aggregates"]) == {"mean", "median"}
+    assert "mean over 2 track(s)" in out and "median over 2 track(s)" in out
+
+
+def test_a_stem_mp4_without_the_five_streams_is_a_clear_error(tmp_path: Path) -> None:
+    write_stem_mp4(tmp_path / "short.stem.mp4", [noise(2, 0.5, 0)])  # mixture and one stem only
+    with pytest.raises(SeparationError, match=r"short\.stem\.mp4: has 2 audio stream\(s\), so no audio stream 4"):
+        load_tracks(tmp_path)
+
+
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path: Path, monkeypatch, capsys, fake) -> None:
+    data = write_mir1k(tmp_path / "mir", clips=4, seconds=1.0)
+    whole = tmp_path / "whole"
+    assert sep_eval("--model", "fake", "-o", str(whole), str(data), monkeypatch=monkeypatch, capsys=capsys)[0] == 0
+
+    monkeypatch.setattr(Fake, "calls", 0)
+    monkeypatch.setattr(Fake, "interrupt_at", 3)
+    parts = tmp_path / "parts"
+    code, _, err = sep_eval("--model", "fake", "-o", str(parts), str(data), monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, err.strip()) == (130, "interrupted")
+    assert not (parts / "scores.json").exists()
+    with open(parts / "tracks.jsonl", "a") as file:
+        file.write('{"track": "singer_2", "len')  # the line a kill cut short
+
+    monkeypatch.setattr(Fake, "interrupt_at", None)
+    monkeypatch.setattr(Fake, "calls", 0)
+    code, _, err = sep_eval("--model", "fake", "-o", str(parts), str(data), monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0 and err == f"resuming: 2 of 4 tracks already scored ({parts / 'tracks.jsonl'})\n"
+    assert fake.calls == 2  # only the two tracks left
+    resumed, _ = results(parts)
+    expected, _ = results(whole)
+    assert (resumed["tracks"], resumed["aggregates"]) == (expected["tracks"], expected["aggregates"])
+
+    monkeypatch.setattr(Fake, "calls", 0)  # everything scored: nothing separated again, same report
+    code, out, err = sep_eval("-q", "--model", "fake", "-o", str(parts), str(data), monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, out, err) == (0, "", "")
+    assert fake.calls == 0 and results(parts)[0]["aggregates"] == expected["aggregates"]
+
+
+def test_other_settings_need_restart_or_another_out(tmp_path: Path, monkeypatch, capsys, fake) -> None:
+    data = write_mir1k(tmp_path / "mir", clips=2, seconds=1.0)
+    out = str(tmp_path / "out")
+    assert sep_eval("--model", "fake", "-o", out, str(data), monkeypatch=monkeypatch, capsys=capsys)[0] == 0
+    code, _, err = sep_eval("--model", "fake", "--metric", "sisdr", "-o", out, str(data),
+                            monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "holds scores of another run (metric: saved 'gnsdr', now 'sisdr')" in err
+    assert "use --restart to score again from scratch, or another --out" in err
+
+    monkeypatch.setattr(Fake, "calls", 0)
+    code, _, err = sep_eval("--model", "fake", "--metric", "sisdr", "--restart", "-o", out, str(data),
+                            monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, err, fake.calls) == (0, "", 2)
+    assert results(Path(out))[0]["metric"] == "sisdr"
+
+
+def test_a_failing_track_is_reported_and_the_others_scored(tmp_path: Path, monkeypatch, capsys, fake) -> None:
+    data = write_mir1k(tmp_path / "mir", clips=2, seconds=1.0)
+    (data / "broken.flac").write_bytes(b"not audio at all")
+    monkeypatch.setattr(Fake, "fail_at", 2)  # the second readable track fails to separate
+    out = tmp_path / "out"
+    code, stdout, err = sep_eval("--model", "fake", "-o", str(out), str(data), monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 1
+    lines = err.splitlines()
+    assert lines[0].startswith(f"error: track broken: {data / 'broken.flac'}: ")
+    assert lines[1:] == ["error: track singer_1: the fake model failed", "2 of 3 track(s) failed"]
+    document, _ = results(out)
+    assert [t["track"] for t in document["tracks"]] == ["singer_0"]
+    assert [f["track"] for f in document["failed"]] == ["broken", "singer_1"]
+    assert "singer_0" in stdout
+
+    monkeypatch.setattr(Fake, "fail_at", None)  # failed tracks are tried again
+    code, _, err = sep_eval("--model", "fake", "-o", str(out), str(data), monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 1 and err.splitlines()[0] == f"resuming: 1 of 3 tracks already scored ({out / 'tracks.jsonl'})"
+    assert [t["track"] for t in results(out)[0]["tracks"]] == ["singer_0", "singer_1"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["missing"], "error: dataset folder missing does not exist"),
+    (["empty"], "error: empty is neither a MIR-1K folder"),
+    (["--model", "nope", "mir"], "error: unknown model 'nope'; available models: "),
+    (["--metric", "pesq", "mir"], "error: unknown metric 'pesq'; available: v4, gnsdr, sisdr"),
+])
+def test_user_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch, capsys, args: list[str], message: str) -> None:
+    write_mir1k(tmp_path / "mir", clips=1, seconds=1.0)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code, out, err = sep_eval(*args, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 1 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith(message), err
+    assert not (tmp_path / "eval-results").exists()
+
+
+@pytest.mark.needs_mir1k
+def test_real_mir1k_clip(mir1k: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    code, _, err = sep_eval("--model", "repet-sim", "--limit", "1", "-o", str(tmp_path), str(mir1k),
+                            monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, err) == (0, "")
+    document, _ = results(tmp_path)
+    assert document["metric"] == "gnsdr" and len(document["tracks"]) == 1
+    assert all(math.isfinite(value) for value in document["aggregates"]["length-weighted mean"]["vocals"].values())
