@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-baseline clean
 
 install: $(STAMP)
 
@@ -22,8 +22,14 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# Benchmarks compare against the newest baseline saved in benchmarks/baselines/ (per platform and Python).
+BENCH := $(BIN)/python -m pytest -q benchmarks --benchmark-enable --benchmark-storage=file://benchmarks/baselines
+
 bench: install
-	$(BIN)/python -m pytest -q benchmarks --benchmark-enable --benchmark-autosave
+	$(BENCH) --benchmark-compare
+
+bench-baseline: install
+	$(BENCH) --benchmark-save=baseline
 
 clean:
 	rm -rf $(VENV) separated .pytest_cache
