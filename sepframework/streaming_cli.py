@@ -55,11 +55,9 @@ def single_cpu_thread() -> None:
     """Compute on one CPU thread: per-block work is tiny, and a second thread only adds
     waiting, up to a whole scheduler slice on busy cores (median 0.4 ms instead of 9 ms
     per 64 ms block measured on 2 shared cores)."""
-    import numba
-    import torch
+    from sepframework.cpu_threads import limit_cpu_threads
 
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
+    limit_cpu_threads(1)
 
 
 @click.command()

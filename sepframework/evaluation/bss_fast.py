@@ -39,7 +39,7 @@ import torch
 from sepframework.evaluation.bss import FILTERS_LEN, BssEvalBase
 from sepframework.evaluation.correlation import Tiling, accumulate, chunk_slices, segment_spectra
 from sepframework.interfaces import SeparationError
-from sepframework.torch_threads import one_torch_thread
+from sepframework.cpu_threads import one_torch_thread
 
 #: Largest size of the window spectra kept between the two passes of v4 (else computed twice).
 _CACHE_BYTES = 256 * 2**20

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from sepframework.datasets import Track
+from sepframework.cpu_threads import limit_cpu_threads
 from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
 from sepframework.training.augment import RemixSampler
@@ -96,7 +97,7 @@ def fit(
     """
     device = resolve_device(config.device)
     if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+        limit_cpu_threads(config.num_threads)
     out.mkdir(parents=True, exist_ok=True)
     train, valid = split_by_song(tracks, config.valid_fraction, config.seed)
     if not train or not valid:

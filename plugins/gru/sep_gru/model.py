@@ -21,7 +21,7 @@ from sepframework.interfaces import SeparationError, Separator
 from sepframework.masks import apply_masks
 from sepframework.stft import STFT
 from sepframework.streaming import end_padded
-from sepframework.torch_threads import one_torch_thread
+from sepframework.cpu_threads import one_torch_thread
 
 from sep_gru.network import GRUConfig, MaskGRU
 
