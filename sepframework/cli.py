@@ -136,6 +136,10 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
             click.echo(f"error: {error}", err=True)
             failed += 1
             continue
+        except Exception as error:  # a fault of the model's code: the other files still get done
+            click.echo(f"error: {path}: model '{name}' failed: {type(error).__name__}: {error}", err=True)
+            failed += 1
+            continue
         if not quiet:
             click.echo(f"{path} -> " + ", ".join(str(p) for p in written.values()))
     if failed:

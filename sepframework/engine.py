@@ -24,7 +24,7 @@ DEFAULT_OVERLAP_SECONDS = 1.0
 
 def plan_segments(model: Separator, segment_seconds: float | None) -> tuple[int, int]:
     """Segment and overlap lengths in samples at the model's rate."""
-    seconds = segment_seconds or getattr(model, "segment_seconds", DEFAULT_SEGMENT_SECONDS)
+    seconds = getattr(model, "segment_seconds", DEFAULT_SEGMENT_SECONDS) if segment_seconds is None else segment_seconds
     if seconds <= 0:
         raise SeparationError(f"--segment must be positive, got {seconds}")
     segment = int(round(seconds * model.sample_rate))

@@ -1,0 +1,122 @@
+"""`sep run` options, globs, failing plugins and termination, in a subprocess as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.test_cli import SEP, sep
+
+FRAGILE_PLUGIN = '''
+import numpy as np
+from sepframework import Separator
+
+
+class Fragile(Separator):
+    """Halves its input, but fails on loud input: a model with a bug."""
+
+    sample_rate = 16000
+    sources = ("vocals", "accompaniment")
+    context_samples = 0
+
+    @classmethod
+    def load(cls, args, weights, device="cpu"):
+        return cls()
+
+    def separate_block(self, audio):
+        if np.abs(audio).max() > 0.9:
+            raise RuntimeError("cannot handle loud input")
+        return {"vocals": 0.5 * audio, "accompaniment": 0.5 * audio}
+'''
+
+
+def test_template_format_and_subtype(tmp_path, write_wav) -> None:
+    song = write_wav("song.wav", seconds=2.0, rate=16000)
+    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "--format", "flac", "--subtype", "PCM_16",
+                 "--template", "{model}/{track}-{source}.{ext}", str(song), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out/repet-sim").iterdir()) == ["song-accompaniment.flac",
+                                                                            "song-vocals.flac"]
+    info = sf.info(str(tmp_path / "out/repet-sim/song-vocals.flac"))
+    assert (info.format, info.subtype, info.samplerate, info.channels, info.frames) == ("FLAC", "PCM_16", 16000, 2, 32000)
+
+
+def test_mp3_output_has_the_input_rate_and_about_its_length(tmp_path, write_wav) -> None:
+    song = write_wav("song.wav", seconds=2.0, rate=44100)
+    result = sep("run", "--model", "repet-sim", "-q", "--format", "mp3", "--stems", "vocals", str(song), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in (tmp_path / "separated/song").iterdir()] == ["vocals.mp3"]
+    vocals, rate = sf.read(tmp_path / "separated/song/vocals.mp3", always_2d=True)
+    assert rate == 44100 and vocals.shape[1] == 2
+    assert abs(vocals.shape[0] - 2 * 44100) < 2 * 1152  # mp3 frames pad the ends
+
+
+def test_glob_inputs_and_a_glob_that_matches_nothing(tmp_path, write_wav) -> None:
+    write_wav("music/a.wav", seconds=1.0, rate=16000)
+    write_wav("music/b.wav", seconds=1.0, rate=16000)
+    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "music/*.wav", "other/*.flac", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: other/*.flac: no file matches", "1 input(s) failed"]
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"a", "b"}
+
+
+def test_bad_option_values_are_one_error_line(tmp_path, write_wav) -> None:
+    song = write_wav("song.wav", seconds=1.0, rate=16000)
+    for args, message in [
+        (["--segment", "0"], "--segment must be positive, got 0"),
+        (["--template", "{nope}.{ext}"], "bad output template '{nope}.{ext}'"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+    ]:
+        result = sep("run", "--model", "repet-sim", *args, str(song), cwd=tmp_path)
+        assert result.returncode == 1, args
+        lines = [line for line in result.stderr.splitlines() if line != "1 input(s) failed"]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "separated").exists() or not any((tmp_path / "separated").rglob("*.wav"))
+
+
+def test_a_failing_model_is_reported_per_file_and_the_batch_goes_on(tmp_path, write_wav) -> None:
+    site = tmp_path / "site"
+    (site / "sep_fragile-1.0.dist-info").mkdir(parents=True)
+    (site / "sep_fragile.py").write_text(FRAGILE_PLUGIN)
+    (site / "sep_fragile-1.0.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: sep-fragile\nVersion: 1.0\n")
+    (site / "sep_fragile-1.0.dist-info/entry_points.txt").write_text("[sepframework.models]\nfragile = sep_fragile:Fragile\n")
+    quiet = write_wav("music/a.wav", seconds=1.0, rate=16000)
+    loud = tmp_path / "music/b.wav"
+    sf.write(loud, np.full((16000, 1), 0.95, dtype=np.float32), 16000)
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    result = subprocess.run([*SEP, "run", "--model", "fragile", "-q", "-o", "out", "music"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: music/b.wav: model 'fragile' failed: RuntimeError: cannot handle loud input", "1 input(s) failed"]
+    vocals, _ = sf.read(tmp_path / "out/a/vocals.wav", always_2d=True)
+    np.testing.assert_allclose(vocals, 0.5 * sf.read(quiet, always_2d=True)[0], atol=1e-6)
+    assert not (tmp_path / "out/b").exists() or not any((tmp_path / "out/b").iterdir())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_leaves_no_partial_stem(tmp_path) -> None:
+    song = tmp_path / "long.wav"
+    rate = 16000
+    with sf.SoundFile(song, "w", rate, 1, subtype="PCM_16") as handle:  # 20 minutes of noise
+        rng = np.random.default_rng(0)
+        for _ in range(120):
+            handle.write(0.1 * rng.standard_normal(10 * rate))
+    process = subprocess.Popen([*SEP, "run", "--model", "repet-sim", "-q", "-o", "out", str(song)], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any((tmp_path / "out").rglob(".*.part-*")):  # writing has begun
+        assert process.poll() is None and time.monotonic() < deadline, "sep run ended before writing began"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and stderr.strip() == "interrupted"
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
