@@ -145,6 +145,24 @@ def test_mir1k_scores_are_the_evaluators(tmp_path: Path, monkeypatch: pytest.Mon
     assert f"{aggregates['vocals']['GNSDR']:.2f}" in out
 
 
+def test_museval_scores_agree_with_the_fast_implementation(tmp_path: Path, monkeypatch, capsys, fake) -> None:
+    data = write_stems(tmp_path / "dsd", tracks=2)
+    fast, reference = tmp_path / "fast", tmp_path / "museval"
+    for out, extra in ((fast, []), (reference, ["--museval"])):
+        code, _, err = sep_eval("--model", "fake", *extra, "-o", str(out), str(data), monkeypatch=monkeypatch, capsys=capsys)
+        assert (code, err) == (0, "")
+    fast_doc, museval_doc = results(fast)[0], results(reference)[0]
+    assert (fast_doc["implementation"], museval_doc["implementation"]) == ("sepframework", "museval")
+    assert "--museval" in museval_doc["command"] and "--museval" not in fast_doc["command"]
+    for fast_track, museval_track in zip(fast_doc["tracks"], museval_doc["tracks"], strict=True):
+        for source, metrics in fast_track["scores"].items():
+            for metric, value in metrics.items():
+                assert museval_track["scores"][source][metric] == pytest.approx(value, abs=0.01), (source, metric)
+    # scores of one implementation are never resumed into a run of the other
+    code, _, err = sep_eval("--model", "fake", "-o", str(fast), "--museval", str(data), monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 1 and "--restart" in err
+
+
 def test_folder_of_stems_defaults_to_v4_median(tmp_path: Path, monkeypatch, capsys, fake) -> None:
     data = write_stems(tmp_path / "dsd", tracks=3)
     code, out, err = sep_eval("--model", "fake", "-o", str(tmp_path / "out"), str(data),
