@@ -35,6 +35,8 @@ def separate_file(
     outdir: str | Path = "separated",
     *,
     format: str = "wav",
+    subtype: str | None = None,
+    template: str | None = None,
     stems: Sequence[str] | None = None,
     overwrite: bool = False,
     segment_seconds: float | None = None,
@@ -43,12 +45,14 @@ def separate_file(
     """Separate an audio file and write its stems to ``outdir/<track>/<source>.<format>``.
 
     ``model`` is a model name, a loaded :class:`Separator`, or ``None`` for the default.
-    Returns the path written for each source.
+    ``subtype`` and ``template`` are those of ``sep run`` (e.g. ``"PCM_16"``,
+    ``"{model}/{track}-{source}.{ext}"``). Returns the path written for each source.
     """
-    from sepframework.pipeline import OutputSpec
+    from sepframework.pipeline import DEFAULT_TEMPLATE, OutputSpec
     from sepframework.pipeline import separate_file as _separate_file
 
     name = model if isinstance(model, str) else registry.default_model_name() if model is None else type(model).__name__
     separator = model if isinstance(model, Separator) else load(model, device=device)
-    spec = OutputSpec(outdir=Path(outdir), format=format, overwrite=overwrite)
+    spec = OutputSpec(outdir=Path(outdir), template=template or DEFAULT_TEMPLATE, format=format, subtype=subtype,
+                      overwrite=overwrite)
     return _separate_file(path, separator, spec, stems=stems, segment_seconds=segment_seconds, model_name=name)

@@ -97,3 +97,17 @@ def test_bad_requests_are_clear_errors(tmp_path, write_wav, kwargs, message) -> 
     kwargs.setdefault("output", OutputSpec(outdir=tmp_path))
     with pytest.raises(SeparationError, match=message):
         separate_file(song, FIRSeparator(), **kwargs)
+
+
+def test_the_top_level_api_loads_by_name_and_takes_the_output_options(tmp_path, write_wav) -> None:
+    import sepframework
+
+    song = write_wav("song.wav", seconds=1.0, rate=16000)
+    paths = sepframework.separate_file(song, model="repet-sim", outdir=tmp_path / "out", format="flac",
+                                       subtype="PCM_16", template="{model}/{track}-{source}.{ext}", stems=["vocals"])
+    assert paths == {"vocals": tmp_path / "out/repet-sim/song-vocals.flac"}
+    info = sf.info(str(paths["vocals"]))
+    assert (info.subtype, info.samplerate, info.frames) == ("PCM_16", 16000, 16000)
+    with pytest.raises(OutputExistsError):
+        sepframework.separate_file(song, model="repet-sim", outdir=tmp_path / "out",
+                                   template="{model}/{track}-{source}.{ext}", format="flac", stems=["vocals"])
