@@ -120,3 +120,17 @@ def test_sigterm_leaves_no_partial_stem(tmp_path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and stderr.strip() == "interrupted"
     assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+
+def test_offline_runs_bundled_models_and_explains_a_missing_hub_model(tmp_path, write_wav) -> None:
+    song = write_wav("song.wav", seconds=1.0, rate=16000)
+    env = {**os.environ, "HF_HOME": str(tmp_path / "empty-cache"), "HF_ENDPOINT": "http://127.0.0.1:9"}  # nothing listens
+    bundled = subprocess.run([*SEP, "run", "--offline", "--model", "gru-stream", "-q", str(song)], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert (bundled.returncode, bundled.stderr) == (0, "")
+    assert sf.info(str(tmp_path / "separated/song/vocals.wav")).frames == 16000
+    hub = subprocess.run([*SEP, "run", "--offline", "--model", "hf://someone/sep-foo", str(song)], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert hub.returncode == 1
+    assert hub.stderr.startswith("error: model 'hf://someone/sep-foo': offline mode is on and config.json")
+    assert "sep models pull" in hub.stderr and len(hub.stderr.strip().splitlines()) == 1
