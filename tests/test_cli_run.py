@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,7 +95,7 @@ def test_a_failing_model_is_reported_per_file_and_the_batch_goes_on(tmp_path, wr
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"error: music/b.wav: model 'fragile' failed: RuntimeError: cannot handle loud input", "1 input(s) failed"]
+        "error: music/b.wav: model 'fragile' failed: RuntimeError: cannot handle loud input", "1 input(s) failed"]
     vocals, _ = sf.read(tmp_path / "out/a/vocals.wav", always_2d=True)
     np.testing.assert_allclose(vocals, 0.5 * sf.read(quiet, always_2d=True)[0], atol=1e-6)
     assert not (tmp_path / "out/b").exists() or not any((tmp_path / "out/b").iterdir())
