@@ -21,9 +21,9 @@ import soundfile as sf
 import torch
 
 from sepframework import registry
+from sepframework.cpu_threads import limit_cpu_threads
 from sepframework.pipeline import OutputSpec, separate_file
 from sepframework.streaming import Streamer
-from sepframework.streaming_cli import single_cpu_thread
 from sep_gru.model import WEIGHTS_FILE, GRUSeparator
 
 SONG_SECONDS = 180
@@ -64,9 +64,9 @@ def test_batch_separation_of_a_3_minute_song(benchmark, song: Path, tmp_path: Pa
 
 @pytest.fixture
 def one_thread():
-    """The thread setting of ``sep stream`` (see ``streaming_cli.single_cpu_thread``), undone afterwards."""
+    """The thread setting of ``sep stream`` (one CPU thread, see ``streaming_cli``), undone afterwards."""
     threads = torch.get_num_threads(), numba.get_num_threads()
-    single_cpu_thread()
+    limit_cpu_threads(1)
     yield
     torch.set_num_threads(threads[0])
     numba.set_num_threads(threads[1])

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from sepframework.datasets import Track
 from sepframework.cpu_threads import limit_cpu_threads
+from sepframework.datasets import Track
 from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
 from sepframework.training.augment import RemixSampler
