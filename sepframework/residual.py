@@ -37,7 +37,7 @@ class MixtureBuffer:
 
     def __init__(self, channels: int) -> None:
         self._blocks: deque[np.ndarray] = deque()
-        self._empty = np.zeros((channels, 0), dtype=np.float32)
+        self._empty = np.zeros((0, channels), dtype=np.float32)
 
     def push(self, block: np.ndarray) -> None:
         """Keep ``block`` (channels, n) of the input."""
@@ -45,21 +45,25 @@ class MixtureBuffer:
             self._blocks.append(np.asarray(block, dtype=np.float32))
 
     def take(self, n: int) -> np.ndarray:
-        """The next ``n`` input samples, (channels, n); they must have been pushed."""
+        """The next ``n`` input samples, (channels, n); they must have been pushed.
+
+        The result is a transposed view of an interleaved (n, channels) array, the layout
+        of :meth:`AudioReader.blocks` and of resampled stems.
+        """
         parts, needed = [self._empty], n
         while needed:
             block = self._blocks.popleft()
             if block.shape[1] > needed:
                 self._blocks.appendleft(block[:, needed:])
                 block = block[:, :needed]
-            parts.append(block)
+            parts.append(block.T)
             needed -= block.shape[1]
-        return np.concatenate(parts, axis=1)
+        return np.concatenate(parts, axis=0).T
 
     def residual(self, others: Mapping[str, np.ndarray]) -> np.ndarray:
         """The mixture minus ``others`` (equal-length (channels, n) stems at the input's rate)."""
-        stems = list(others.values())
-        residual = self.take(stems[0].shape[1]).copy()
-        for stem in stems:
+        first, *rest = others.values()
+        residual = np.subtract(self.take(first.shape[1]), first, dtype=np.float32)  # in the mixture's layout
+        for stem in rest:
             residual -= stem
         return residual

@@ -77,9 +77,11 @@ class AudioReader(ABC):
         return self.info.frames
 
     def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
-        """Decode the file, from the start, as C-contiguous float32 (channels, n) blocks.
+        """Decode the file, from the start, as float32 (channels, n) blocks.
 
-        Every block but the last has ``block_frames`` samples. Raises :class:`AudioError`
+        Every block but the last has ``block_frames`` samples. Each block is the transposed
+        view of an interleaved, C-contiguous (n, channels) buffer: the layout decoders
+        produce and soxr and soundfile take, so a read-resample-write chain copies nothing. Raises :class:`AudioError`
         for corrupt or truncated data and for a file without any samples. A reader
         decodes its file once: use either :meth:`blocks` or :meth:`read`, once.
         """
@@ -215,13 +217,14 @@ class _PyAVReader(AudioReader):
         return suffix if suffix in names else names[0]
 
     def _decode(self, size_hint: int) -> Iterator[np.ndarray]:
-        converter = av.AudioResampler(format="fltp", rate=self.sample_rate)
+        converter = av.AudioResampler(format="flt", rate=self.sample_rate)  # interleaved float32
+        channels = self.channels
         try:
             for frame in self._container.decode(self._stream):
                 for converted in converter.resample(frame):
-                    yield converted.to_ndarray()
+                    yield converted.to_ndarray().reshape(-1, channels).T
             for converted in converter.resample(None):
-                yield converted.to_ndarray()
+                yield converted.to_ndarray().reshape(-1, channels).T
         except av.FFmpegError as error:
             raise AudioError(f"{self.path}: corrupt or truncated audio ({reason(error)})") from None
 
@@ -303,19 +306,28 @@ def _wav_data_is_cut(path: Path) -> bool:
 
 
 def _rebuffer(pieces: Iterator[np.ndarray], block_frames: int) -> Iterator[np.ndarray]:
-    """Regroup (channels, n) pieces into blocks of exactly ``block_frames`` (the last may be shorter)."""
-    pending: list[np.ndarray] = []
+    """Regroup (channels, n) pieces into blocks of exactly ``block_frames`` (the last may be shorter).
+
+    Blocks are transposed views of interleaved (n, channels) C-contiguous buffers; pieces
+    already in that layout and of the block size pass through without a copy.
+    """
+    pending: list[np.ndarray] = []  # interleaved (n, channels)
     count = 0
     for piece in pieces:
-        pending.append(piece)
+        pending.append(piece.T)
         count += piece.shape[1]
         if count < block_frames:
             continue
-        joined = pending[0] if len(pending) == 1 else np.concatenate(pending, axis=1)
+        joined = _interleaved(pending)
         full = count - count % block_frames
         for start in range(0, full, block_frames):
-            yield np.ascontiguousarray(joined[:, start : start + block_frames])
-        pending = [joined[:, full:]] if full < count else []
+            yield joined[start : start + block_frames].T
+        pending = [joined[full:]] if full < count else []
         count -= full
     if count:
-        yield np.ascontiguousarray(pending[0] if len(pending) == 1 else np.concatenate(pending, axis=1))
+        yield _interleaved(pending).T
+
+
+def _interleaved(parts: list[np.ndarray]) -> np.ndarray:
+    """(n, channels) ``parts`` joined into one C-contiguous array (no copy for one contiguous part)."""
+    return np.ascontiguousarray(parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0))

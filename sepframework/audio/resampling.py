@@ -42,7 +42,12 @@ class StreamResampler:
         self._stream = soxr.ResampleStream(rate_in, rate_out, channels, dtype="float32", quality=quality)
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        """Resample the next (channels, n) block; returns the (channels, m) output ready so far."""
+        """Resample the next (channels, n) block; returns the (channels, m) output ready so far.
+
+        soxr works on interleaved audio: blocks that are transposed views of C-contiguous
+        (n, channels) arrays (as :meth:`AudioReader.blocks` gives) are read without a copy,
+        and the output is such a view too.
+        """
         return self._resample(block, last=False)
 
     def flush(self) -> np.ndarray:
@@ -53,4 +58,4 @@ class StreamResampler:
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"expected a block shaped ({self.channels}, samples), got {block.shape}")
-        return np.ascontiguousarray(self._stream.resample_chunk(block.T, last=last).T)
+        return self._stream.resample_chunk(np.ascontiguousarray(block.T), last=last).T

@@ -119,7 +119,7 @@ def test_streamed_blocks_concatenate_to_the_whole_file(tmp_path, ffmpeg, name, b
 
     assert all(block.shape[1] == block_frames for block in blocks[:-1])
     assert 1 <= blocks[-1].shape[1] <= block_frames
-    assert all(block.dtype == np.float32 and block.flags.c_contiguous for block in blocks)
+    assert all(block.dtype == np.float32 and block.T.flags.c_contiguous for block in blocks)  # interleaved
     np.testing.assert_array_equal(np.concatenate(blocks, axis=1), whole)
 
 
