@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sepframework.audio import AudioWriter, OutputExistsError, StreamResampler, open_reader
+from sepframework.background import OrderedWorker, prefetched
 from sepframework.engine import plan_segments, separate_stream
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.residual import MixtureBuffer, residual_source
@@ -141,12 +142,23 @@ def separate_file(
                 writers[name].write(blocks[name])
             emitted += next(iter(blocks.values())).shape[1]
 
-        for out in separate_stream(model, _resampled(counted(), rate, model.sample_rate, channels), segment, overlap):
+        def emit_separated(out: dict[str, np.ndarray]) -> None:
             emit({name: back[name].process(out[name]) if back else out[name] for name in computed})
-        if back:
-            emit({name: back[name].flush() for name in computed})
-        if emitted < read:
-            emit({name: np.zeros((channels, read - emitted), dtype=np.float32) for name in computed})
+
+        def emit_rest() -> None:
+            if back:
+                emit({name: back[name].flush() for name in computed})
+            if emitted < read:
+                emit({name: np.zeros((channels, read - emitted), dtype=np.float32) for name in computed})
+
+        # decoding and resampling run ahead, resampling back and encoding behind, each in
+        # its own thread, while the model separates (both stop before the files close)
+        blocks = prefetched(_resampled(counted(), rate, model.sample_rate, channels))
+        with contextlib.closing(blocks), OrderedWorker() as writing:
+            for out in separate_stream(model, blocks, segment, overlap):
+                writing.submit(emit_separated, out)
+            writing.submit(emit_rest)
+            writing.finish()
         bar.close()
         if read == 0:
             raise SeparationError(f"{input_path}: the file contains no audio samples")

@@ -111,3 +111,30 @@ def test_the_top_level_api_loads_by_name_and_takes_the_output_options(tmp_path, 
     with pytest.raises(OutputExistsError):
         sepframework.separate_file(song, model="repet-sim", outdir=tmp_path / "out",
                                    template="{model}/{track}-{source}.{ext}", format="flac", stems=["vocals"])
+
+
+def test_a_writer_failure_stops_the_run_and_leaves_no_partial_stem(tmp_path, write_wav, monkeypatch) -> None:
+    from sepframework.audio.writing import AudioWriter
+
+    written_blocks = []
+
+    def write_then_fail(self, block):
+        written_blocks.append(block.shape[1])
+        if len(written_blocks) > 2:
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(AudioWriter, "write", write_then_fail)
+    song = write_wav("song.wav", seconds=10.0, rate=44100)
+    with pytest.raises(OSError, match="No space left"):
+        separate_file(song, FIRSeparator(), OutputSpec(outdir=tmp_path / "out"), segment_seconds=2.0)
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+    assert len(written_blocks) == 3  # the run stopped at the failing write
+
+
+def test_a_truncated_input_is_an_error_and_leaves_no_partial_stem(tmp_path, write_wav) -> None:
+    song = write_wav("song.wav", seconds=10.0, rate=44100)
+    data = song.read_bytes()
+    song.write_bytes(data[: len(data) // 2])  # the header still states the full length
+    with pytest.raises(SeparationError, match="truncated"):
+        separate_file(song, FIRSeparator(), OutputSpec(outdir=tmp_path / "out"), segment_seconds=2.0)
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
