@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from sepframework.interfaces import SeparationError
+from sepframework.training.spectra import TARGETS
 
 
 def _parse_args(pairs: tuple[str, ...]) -> dict:
@@ -53,6 +54,9 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict, args: dict
 @click.option("--valid-fraction", type=float, help="Share of each singer's tracks held out (by song).")
 @click.option("--remix-probability", type=float, help="Chance that an example mixes sources of different tracks.")
 @click.option("--gain-db", type=float, help="Random gain range (±dB) per source.")
+@click.option("--target", type=click.Choice(TARGETS), default=None,
+              help="What masked magnitudes learn: the sources' magnitudes, or their phase-sensitive "
+                   "part, which tracks the waveform SDR measures [default: the model's].")
 @click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
 @click.option("--num-threads", type=int, help="CPU threads for torch.")
 @click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Model argument (JSON value), repeatable.")
@@ -70,8 +74,9 @@ def train(name, data, out, model_args, license_, resume, **settings) -> None:
     from sepframework.training.run import train_and_export
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    trainable = get_trainer(name)(_parse_args(model_args))
-    config = TrainConfig.for_trainable(trainable, **settings)
+    trainer = get_trainer(name)
+    config = TrainConfig.for_trainable(trainer, **settings)
+    trainable = trainer(_parse_args(model_args), target=config.target)
     out = out or Path("runs") / name
     command = reproduce_command(name, data, out, asdict(config), trainable.args)
     metrics = train_and_export(name, trainable, data, out, config, resume=resume, command=command, license=license_)

@@ -44,12 +44,14 @@ class TrainConfig:
     valid_fraction: float = 0.15
     remix_probability: float = 0.5
     gain_db: float = 6.0
+    #: Training target of masking models: "magnitude" or "phase-sensitive".
+    target: str = "magnitude"
     device: str = "auto"
     #: Intra-op CPU threads (``None``: torch's default).
     num_threads: int | None = None
 
     @classmethod
-    def for_trainable(cls, trainable: Trainable, **overrides: Any) -> TrainConfig:
+    def for_trainable(cls, trainable: Trainable | type[Trainable], **overrides: Any) -> TrainConfig:
         """Library defaults, then the plugin's ``train_defaults``, then non-None ``overrides``."""
         known = {field.name for field in fields(cls)}
         unknown = set(trainable.train_defaults) - known
@@ -95,6 +97,8 @@ def fit(
     early after ``config.patience`` epochs without improvement. With ``resume`` the run
     continues from ``out/checkpoint.pt`` exactly where it stopped.
     """
+    if trainable.target != config.target:
+        raise ValueError(f"the trainable's target {trainable.target!r} differs from the config's {config.target!r}")
     device = resolve_device(config.device)
     if config.num_threads:
         limit_cpu_threads(config.num_threads)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 
 from sepframework.interfaces import SeparationError, Separator
+from sepframework.training.spectra import TARGETS
 
 
 class Trainable(ABC):
@@ -38,12 +39,16 @@ class Trainable(ABC):
     #: Markdown paragraph describing the model, for the model card.
     description: ClassVar[str] = ""
 
-    def __init__(self, args: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, args: Mapping[str, Any] | None = None, target: str = "magnitude") -> None:
         unknown = set(args or {}) - set(self.default_args)
         if unknown:
             raise SeparationError(f"unknown model argument(s) {', '.join(sorted(unknown))}; "
                                   f"known: {', '.join(sorted(self.default_args))}")
+        if target not in TARGETS:
+            raise SeparationError(f"unknown training target {target!r}; use one of {', '.join(TARGETS)}")
         self.args: dict[str, Any] = {**self.default_args, **(args or {})}
+        #: What masked magnitudes are trained towards (see :mod:`sepframework.training.spectra`).
+        self.target = target
 
     @property
     @abstractmethod

@@ -1,7 +1,8 @@
 """Training the GRU separator with the shared library (``sep train gru``).
 
 Both sources are learnt at once: the masked mixture magnitudes of vocals and
-accompaniment are compared with the true magnitudes (L1), so the masks that sum to one
+accompaniment are compared (L1) with their targets (the true magnitudes, or with
+``--target phase-sensitive`` their phase-sensitive part), so the masks that sum to one
 are trained jointly. The STFT matches the separator's (periodic Hann, centred).
 """
 
@@ -13,6 +14,7 @@ import torch
 
 from sepframework.interfaces import Separator
 from sepframework.training import Trainable
+from sepframework.training.spectra import spectrogram, target_magnitude
 
 from sep_gru.model import GRUSeparator
 from sep_gru.network import GRUConfig, MaskGRU
@@ -53,20 +55,14 @@ class GRUTrainable(Trainable):
         return MaskGRU(self.config)
 
     def loss(self, model: torch.nn.Module, mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        mixture_magnitude = self._magnitude(mixture.mean(dim=1))  # (batch, frames, bins)
-        target_magnitude = self._magnitude(targets.mean(dim=2).flatten(0, 1))
-        target_magnitude = target_magnitude.view(targets.shape[0], targets.shape[1], *target_magnitude.shape[1:])
+        config = self.config
+        mixture_spec = spectrogram(mixture.mean(dim=1), config.n_fft, config.hop_length)  # (batch, bins, frames)
+        source_specs = spectrogram(targets.mean(dim=2), config.n_fft, config.hop_length)  # (batch, sources, ...)
+        wanted = target_magnitude(source_specs, mixture_spec.unsqueeze(1), self.target)
+        mixture_magnitude = mixture_spec.abs().transpose(1, 2)  # (batch, frames, bins)
         masks, _ = model(mixture_magnitude)  # (batch, frames, sources, bins)
         estimates = masks * mixture_magnitude.unsqueeze(2)
-        return torch.nn.functional.l1_loss(estimates, target_magnitude.transpose(1, 2))
+        return torch.nn.functional.l1_loss(estimates, wanted.permute(0, 3, 1, 2))
 
     def separator(self, model: torch.nn.Module, device: str) -> Separator:
         return GRUSeparator(self.config, network=model).to(device)
-
-    def _magnitude(self, audio: torch.Tensor) -> torch.Tensor:
-        """|STFT| (batch, frames, bins) of (batch, samples) audio, as the separator computes it."""
-        config = self.config
-        window = torch.hann_window(config.n_fft, periodic=True, device=audio.device)
-        spec = torch.stft(audio, config.n_fft, config.hop_length, window=window, center=True,
-                          pad_mode="constant", return_complex=True)
-        return spec.abs().transpose(1, 2)

@@ -6,6 +6,7 @@ import torch
 
 from sepframework.interfaces import Separator
 from sepframework.training import Trainable
+from sepframework.training.spectra import spectrogram, target_magnitude
 from sep_unet.model import DEFAULT_ARGS, UNetSeparator, check_args
 from sep_unet.network import UNet
 
@@ -15,7 +16,8 @@ class UNetTrainable(Trainable):
 
     A batch's mono mixtures become (batch, 1, n_fft / 2, patch_frames) magnitude patches
     (Nyquist bin dropped); the loss is the L1 distance between the masked mixture and the
-    vocal magnitude plus that between the complement-masked mixture and the accompaniment.
+    vocal target plus that between the complement-masked mixture and the accompaniment
+    target (magnitudes, or their phase-sensitive part: ``self.target``).
     """
 
     separator_class = UNetSeparator
@@ -30,8 +32,8 @@ class UNetTrainable(Trainable):
         "phase is used for reconstruction."
     )
 
-    def __init__(self, args: dict | None = None) -> None:
-        super().__init__(args)
+    def __init__(self, args: dict | None = None, target: str = "magnitude") -> None:
+        super().__init__(args, target)
         self.args = check_args(self.args)
 
     @property
@@ -46,16 +48,16 @@ class UNetTrainable(Trainable):
     def build_model(self) -> torch.nn.Module:
         return UNet()
 
-    def magnitude(self, audio: torch.Tensor) -> torch.Tensor:
-        """(batch, samples) -> (batch, 1, n_fft / 2, frames) STFT magnitudes."""
-        n_fft, hop = self.args["n_fft"], self.args["hop_length"]
-        window = torch.hann_window(n_fft, device=audio.device)
-        spec = torch.stft(audio, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
-        return spec[:, None, : n_fft // 2].abs()
+    def spectrogram(self, audio: torch.Tensor) -> torch.Tensor:
+        """(..., samples) -> complex (..., n_fft / 2, frames) STFT, Nyquist bin dropped."""
+        n_fft = self.args["n_fft"]
+        return spectrogram(audio, n_fft, self.args["hop_length"])[..., : n_fft // 2, :]
 
     def loss(self, model: torch.nn.Module, mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        mix = self.magnitude(mixture[:, 0])
-        vocals, accompaniment = self.magnitude(targets[:, 0, 0]), self.magnitude(targets[:, 1, 0])
+        mixture_spec = self.spectrogram(mixture)  # (batch, 1, bins, frames)
+        vocals, accompaniment = (target_magnitude(self.spectrogram(targets[:, s]), mixture_spec, self.target)
+                                 for s in range(2))
+        mix = mixture_spec.abs()
         mask = model(mix)
         return (mask * mix - vocals).abs().mean() + ((1 - mask) * mix - accompaniment).abs().mean()
 
