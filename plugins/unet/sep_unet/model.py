@@ -98,10 +98,11 @@ class UNetSeparator(Separator):
         if not weights or "model.safetensors" not in weights:
             raise SeparationError("the unet model needs trained weights (model.safetensors); "
                                   "use a registry model, e.g. `sep run --model unet`, or train one with `sep train unet`")
-        network = UNet()
+        with torch.device("meta"):  # no random initialisation: the weights replace it
+            network = UNet()
         state = {name: tensor.float() for name, tensor in load_file(str(weights["model.safetensors"])).items()}
         try:
-            network.load_state_dict(state)
+            network.load_state_dict(state, assign=True)
         except RuntimeError as error:
             raise SeparationError(f"{weights['model.safetensors']}: not unet weights ({error})") from None
         return cls(network, args).to(device)
