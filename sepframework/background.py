@@ -61,10 +61,11 @@ def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
 class OrderedWorker:
     """Runs submitted calls one after the other in a background thread.
 
-    :meth:`submit` waits for the call before the previous one to finish (so at most two
-    are pending, bounding memory) and raises its exception; once a call has failed, the
-    calls after it are skipped. :meth:`finish` waits for all. Use it as a context manager:
-    leaving the block waits for the call still running.
+    :meth:`submit` first waits for the previous call to finish and raises its exception,
+    so one call runs while the caller prepares the next (double buffering: memory holds
+    two calls' data at most); once a call has failed, the calls after it are skipped.
+    :meth:`finish` waits for the last. Use it as a context manager: leaving the block
+    waits for the call still running.
     """
 
     def __init__(self) -> None:
@@ -74,7 +75,7 @@ class OrderedWorker:
 
     def submit(self, call: Callable[..., None], *args: Any) -> None:
         """Queue ``call(*args)`` after the calls submitted before."""
-        while len(self._pending) > 1:
+        while self._pending:
             self._pending.pop(0).result()
         self._pending.append(self._executor.submit(self._run, call, *args))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,9 +152,11 @@ def separate_file(
             if emitted < read:
                 emit({name: np.zeros((channels, read - emitted), dtype=np.float32) for name in computed})
 
-        # decoding and resampling run ahead, resampling back and encoding behind, each in
-        # its own thread, while the model separates (both stop before the files close)
-        blocks = prefetched(_resampled(counted(), rate, model.sample_rate, channels))
+        # decoding and resampling run ahead (by up to a segment), resampling back and
+        # encoding behind, each in its own thread, while the model separates; both stop
+        # before the files close
+        ahead = math.ceil(segment * rate / model.sample_rate / READ_BLOCK) + 1
+        blocks = prefetched(_resampled(counted(), rate, model.sample_rate, channels), depth=ahead)
         with contextlib.closing(blocks), OrderedWorker() as writing:
             for out in separate_stream(model, blocks, segment, overlap):
                 writing.submit(emit_separated, out)
