@@ -125,10 +125,10 @@ def separate_file(
         def counted() -> Iterator[np.ndarray]:
             nonlocal read
             for block in reader.blocks(READ_BLOCK):
+                if mixture is not None:
+                    mixture.push(block)  # before counting it: the writer thread trusts `read`
                 read += block.shape[1]
                 bar.update(block.shape[1])
-                if mixture is not None:
-                    mixture.push(block)
                 yield block
 
         back = {name: StreamResampler(model.sample_rate, rate, channels) for name in computed} if resampled else None
