@@ -61,42 +61,30 @@ def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
 class OrderedWorker:
     """Runs submitted calls one after the other in a background thread.
 
-    :meth:`submit` first waits for the previous call to finish and raises its exception,
-    so one call runs while the caller prepares the next (double buffering: memory holds
-    two calls' data at most); once a call has failed, the calls after it are skipped.
-    :meth:`finish` waits for the last. Use it as a context manager: leaving the block
-    waits for the call still running.
+    :meth:`submit` first waits for the previous call to finish and raises its exception
+    (so nothing runs after a failed call), then starts the new one: one call runs while
+    the caller prepares the next, and memory holds two calls' data at most. :meth:`finish`
+    waits for the last call. Use it as a context manager: leaving the block waits for the
+    call still running.
     """
 
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sep-writer")
-        self._pending: list[Future[None]] = []
-        self._failed = False
+        self._running: Future[None] | None = None
 
     def submit(self, call: Callable[..., None], *args: Any) -> None:
-        """Queue ``call(*args)`` after the calls submitted before."""
-        while self._pending:
-            self._pending.pop(0).result()
-        self._pending.append(self._executor.submit(self._run, call, *args))
-
-    def _run(self, call: Callable[..., None], *args: Any) -> None:
-        if self._failed:
-            return
-        try:
-            call(*args)
-        except BaseException:
-            self._failed = True
-            raise
+        """Run ``call(*args)`` once the previous call has succeeded."""
+        self.finish()
+        self._running = self._executor.submit(call, *args)
 
     def finish(self) -> None:
-        """Wait for every submitted call; raises the first exception among them."""
-        while self._pending:
-            self._pending.pop(0).result()
+        """Wait for the last submitted call; raises its exception."""
+        running, self._running = self._running, None
+        if running is not None:
+            running.result()
 
     def __enter__(self) -> OrderedWorker:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for future in self._pending:
-            future.cancel()
         self._executor.shutdown(wait=True)

@@ -66,7 +66,7 @@ def test_ordered_worker_runs_calls_in_submission_order_in_one_thread() -> None:
     assert {name for _, name in calls} != {threading.current_thread().name}
 
 
-def test_ordered_worker_raises_a_failed_call_and_skips_the_calls_after_it() -> None:
+def test_ordered_worker_raises_a_failed_call_and_runs_nothing_after_it() -> None:
     started = []
 
     def slow_fail(number: int) -> None:
