@@ -14,6 +14,7 @@ import click
 from sepframework import __version__
 from sepframework.hub_cli import offline_option
 from sepframework.interfaces import SeparationError
+from sepframework.interrupts import raise_if_interrupted, request_interrupt
 
 #: Subcommands living in their own modules, imported only when invoked.
 LAZY_COMMANDS = {
@@ -125,6 +126,7 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
     show_progress = not quiet and sys.stderr.isatty()
     failed = len(failures)
     for path in files:
+        raise_if_interrupted()
         try:
             if stream:
                 written = separate_file_streaming(path, model, spec, stems=wanted, progress=show_progress,
@@ -148,10 +150,18 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
 
 
 def _interrupt_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt so writers clean up their temporary files."""
+    """Turn SIGTERM into KeyboardInterrupt so writers clean up their temporary files
+    (recorded too, in case it lands in a C callback that drops it)."""
 
     def handler(signum: int, frame: object) -> None:
+        request_interrupt()
         raise KeyboardInterrupt
+
+    def unraisable(report: sys.UnraisableHookArgs) -> None:
+        if not isinstance(report.exc_value, KeyboardInterrupt):  # a dropped one is raised again later
+            sys.__unraisablehook__(report)
+
+    sys.unraisablehook = unraisable
 
     signal.signal(signal.SIGTERM, handler)
 

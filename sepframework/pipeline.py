@@ -15,6 +15,7 @@ from sepframework.audio import AudioWriter, OutputExistsError, StreamResampler, 
 from sepframework.background import OrderedWorker, prefetched
 from sepframework.engine import plan_segments, separate_stream
 from sepframework.interfaces import SeparationError, Separator
+from sepframework.interrupts import raise_if_interrupted
 from sepframework.residual import MixtureBuffer, residual_source
 
 #: Default output layout: ``OUTDIR/<track name>/<source>.<ext>``.
@@ -159,6 +160,7 @@ def separate_file(
         blocks = prefetched(_resampled(counted(), rate, model.sample_rate, channels), depth=ahead)
         with contextlib.closing(blocks), OrderedWorker() as writing:
             for out in separate_stream(model, blocks, segment, overlap):
+                raise_if_interrupted()
                 writing.submit(emit_separated, out)
             writing.submit(emit_rest)
             writing.finish()

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from sepframework.audio import AudioWriter, StreamResampler, open_reader
 from sepframework.interfaces import SeparationError, Separator
+from sepframework.interrupts import raise_if_interrupted
 from sepframework.kernels import WINDOW_SUM_FLOOR
 from sepframework.pipeline import OutputSpec, plan_outputs
 from sepframework.residual import MixtureBuffer, residual_source
@@ -300,6 +301,7 @@ def separate_file_streaming(
         bar = stack.enter_context(tqdm(total=reader.frames, unit="sample", unit_scale=True, disable=not progress,
                                        desc=input_path.name, leave=False))
         for block in reader.blocks(block_samples):
+            raise_if_interrupted()
             bar.update(block.shape[1])
             separated = streamer.process(block)
             for name in stems:

@@ -138,3 +138,22 @@ def test_a_truncated_input_is_an_error_and_leaves_no_partial_stem(tmp_path, writ
     with pytest.raises(SeparationError, match="truncated"):
         separate_file(song, FIRSeparator(), OutputSpec(outdir=tmp_path / "out"), segment_seconds=2.0)
     assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+
+def test_an_interrupt_lost_in_a_c_callback_still_stops_the_run(tmp_path, write_wav, monkeypatch) -> None:
+    import threading
+
+    from sepframework import interrupts
+
+    monkeypatch.setattr(interrupts, "_requested", threading.Event())
+    song = write_wav("song.wav", seconds=10.0, rate=8000)
+
+    class SignalledDuringSecondSegment(FIRSeparator):
+        def separate_block(self, audio):
+            if len(self.calls) == 1:
+                interrupts.request_interrupt()  # as the SIGTERM handler does; its raise got dropped
+            return super().separate_block(audio)
+
+    with pytest.raises(KeyboardInterrupt):
+        separate_file(song, SignalledDuringSecondSegment(), OutputSpec(outdir=tmp_path / "out"), segment_seconds=2.0)
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
