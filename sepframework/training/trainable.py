@@ -23,7 +23,8 @@ class Trainable(ABC):
 
     Batches are ``mixture`` (batch, channels, samples) and ``targets``
     (batch, sources, channels, samples) waveforms at :attr:`sample_rate`, sources in the
-    order of :attr:`sources`.
+    order of :attr:`sources`. ``sep train`` constructs it as ``cls(args, target=...)``: a
+    subclass that overrides ``__init__`` takes and passes on both.
     """
 
     #: The Separator subclass that loads the exported files (its ``load`` receives ``args``).
