@@ -81,9 +81,9 @@ class AudioReader(ABC):
 
         Every block but the last has ``block_frames`` samples. Each block is the transposed
         view of an interleaved, C-contiguous (n, channels) buffer: the layout decoders
-        produce and soxr and soundfile take, so a read-resample-write chain copies nothing. Raises :class:`AudioError`
-        for corrupt or truncated data and for a file without any samples. A reader
-        decodes its file once: use either :meth:`blocks` or :meth:`read`, once.
+        produce and soxr and soundfile take, so a read-resample-write chain copies nothing.
+        Raises :class:`AudioError` for corrupt or truncated data and for a file without any
+        samples. A reader decodes its file once: use either :meth:`blocks` or :meth:`read`, once.
         """
         if block_frames < 1:
             raise ValueError(f"block_frames must be positive, got {block_frames}")
