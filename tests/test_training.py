@@ -14,11 +14,13 @@ from safetensors.torch import load_file
 
 from sepframework.datasets import Track
 from sepframework.interfaces import SeparationError, Separator
-from sepframework.training import RemixSampler, TrainConfig, Trainable, fit, split_by_song, train_and_export
+from sepframework.training import (RemixSampler, TrainConfig, Trainable, export_model, fit, split_by_song,
+                                   train_and_export)
 from sepframework.training.checkpoint import load_checkpoint
 from sepframework.training.cli import reproduce_command
 from sepframework.registry import card_metadata
 from sepframework.training.plugins import get_trainer
+from sepframework.training.warm_start import checked_files
 from sepframework.plugins import PluginError
 
 RATE = 8000
@@ -202,3 +204,44 @@ def test_unknown_trainer_and_model_argument_are_clear_errors() -> None:
         get_trainer("nope")
     with pytest.raises(SeparationError, match="unknown model argument"):
         TinyTrainable({"tapz": 3})
+
+
+def exported_tiny_model(folder: Path, seed: int = 5) -> dict[str, torch.Tensor]:
+    """A randomly initialised TinyTrainable model exported to ``folder``; its stored tensors."""
+    torch.manual_seed(seed)
+    trainable = TinyTrainable()
+    export_model(trainable, trainable.build_model(), "tiny", folder)
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_init_starts_from_the_given_weights(tmp_path: Path) -> None:
+    stored = exported_tiny_model(tmp_path / "base")
+    config = TrainConfig.for_trainable(TinyTrainable, epochs=1, learning_rate=0.0, init=str(tmp_path / "base"))
+    result = fit(TinyTrainable(), synthetic_tracks(), config, tmp_path / "tuned")
+    for name, tensor in result.model.state_dict().items():
+        torch.testing.assert_close(tensor, stored[name].float())  # a zero learning rate kept them
+    fresh = fit(TinyTrainable(), synthetic_tracks(), TrainConfig.for_trainable(TinyTrainable, epochs=1, learning_rate=0.0),
+                tmp_path / "fresh")
+    assert not torch.equal(fresh.model.state_dict()["0.weight"], result.model.state_dict()["0.weight"])
+
+
+def test_init_refuses_other_model_arguments_and_unknown_sources(tmp_path: Path) -> None:
+    exported_tiny_model(tmp_path / "base")
+    with pytest.raises(SeparationError, match=r"--init .*base: its model arguments differ from this run's in taps"):
+        checked_files(TinyTrainable({"taps": 7}), str(tmp_path / "base"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SeparationError, match="the folder has no model.safetensors or config.json"):
+        checked_files(TinyTrainable(), str(tmp_path / "empty"))
+    with pytest.raises(SeparationError, match="neither a model folder nor a registry model .*unet"):
+        checked_files(TinyTrainable(), "no-such-model")
+
+
+def test_sep_train_init_errors_are_one_line_before_the_data_is_read(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "sepframework.cli", "train", "gru", "--data", str(tmp_path / "nothing"),
+                             "--init", "unet"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: --init unet: its model arguments differ from this run's in ")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

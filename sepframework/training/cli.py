@@ -55,8 +55,12 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict, args: dict
 @click.option("--remix-probability", type=float, help="Chance that an example mixes sources of different tracks.")
 @click.option("--gain-db", type=float, help="Random gain range (±dB) per source.")
 @click.option("--target", type=click.Choice(TARGETS), default=None,
-              help="What masked magnitudes learn: the sources' magnitudes, or their phase-sensitive "
-                   "part, which tracks the waveform SDR measures [default: the model's].")
+              help="What masked magnitudes learn: the sources' magnitudes, their phase-sensitive "
+                   "part, or (waveform) the source waveforms, by the SDR of the masked mixture's "
+                   "inverse STFT [default: the model's].")
+@click.option("--init", metavar="MODEL", default=None,
+              help="Start from these trained weights instead of random ones (fine-tuning): a model "
+                   "folder such as runs/gru, or a registry model such as gru. Same --arg values.")
 @click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
 @click.option("--num-threads", type=int, help="CPU threads for torch.")
 @click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Model argument (JSON value), repeatable.")
@@ -66,17 +70,21 @@ def train(name, data, out, model_args, license_, resume, **settings) -> None:
     """Train the model NAME (see its plugin) on the dataset at --data.
 
     \b
-    Example:
+    Examples:
       sep train unet --data ../shared/data/mir1k --out runs/unet --seed 0
+      sep train gru --data my-stems/ --init gru --arg bidirectional=true --arg hidden_size=192
     """
     from sepframework.training.loop import TrainConfig
     from sepframework.training.plugins import get_trainer
     from sepframework.training.run import train_and_export
+    from sepframework.training.warm_start import checked_files
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     trainer = get_trainer(name)
     config = TrainConfig.for_trainable(trainer, **settings)
     trainable = trainer(_parse_args(model_args), target=config.target)
+    if config.init:
+        checked_files(trainable, config.init)  # fail before the data is read
     out = out or Path("runs") / name
     command = reproduce_command(name, data, out, asdict(config), trainable.args)
     metrics = train_and_export(name, trainable, data, out, config, resume=resume, command=command, license=license_)

@@ -21,6 +21,7 @@ from sepframework.training.checkpoint import load_checkpoint, rng_states, save_c
 from sepframework.training.split import split_by_song
 from sepframework.training.trainable import Trainable
 from sepframework.training.validation import Validator, mean_gnsdr
+from sepframework.training.warm_start import initialise
 
 log = logging.getLogger("sepframework.training")
 
@@ -44,8 +45,10 @@ class TrainConfig:
     valid_fraction: float = 0.15
     remix_probability: float = 0.5
     gain_db: float = 6.0
-    #: Training target of masking models: "magnitude" or "phase-sensitive".
+    #: Training target of masking models: "magnitude", "phase-sensitive" or "waveform".
     target: str = "magnitude"
+    #: Model folder or registry model whose weights start the run (``None``: random).
+    init: str | None = None
     device: str = "auto"
     #: Intra-op CPU threads (``None``: torch's default).
     num_threads: int | None = None
@@ -112,7 +115,10 @@ def fit(
     log.info("%d training and %d validation tracks; device %s", len(train), len(valid), device)
 
     torch.manual_seed(config.seed)
-    model = trainable.build_model().to(device)
+    model = trainable.build_model()
+    if config.init:
+        initialise(model, trainable, config.init)
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=0.5, patience=config.lr_patience

@@ -2,8 +2,9 @@
 
 Both sources are learnt at once: the masked mixture magnitudes of vocals and
 accompaniment are compared (L1) with their targets (the true magnitudes, or with
-``--target phase-sensitive`` their phase-sensitive part), so the masks that sum to one
-are trained jointly. The STFT matches the separator's (periodic Hann, centred).
+``--target phase-sensitive`` their phase-sensitive part), or with ``--target waveform``
+their inverse STFTs with the source waveforms (thresholded SDR), so the masks that sum
+to one are trained jointly. The STFT matches the separator's (periodic Hann, centred).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 
 from sepframework.interfaces import Separator
 from sepframework.training import Trainable
-from sepframework.training.spectra import spectrogram, target_magnitude
+from sepframework.training.spectra import spectrogram, target_magnitude, waveform_loss
 
 from sep_gru.model import GRUSeparator
 from sep_gru.network import GRUConfig, MaskGRU
@@ -56,11 +57,15 @@ class GRUTrainable(Trainable):
 
     def loss(self, model: torch.nn.Module, mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         config = self.config
-        mixture_spec = spectrogram(mixture.mean(dim=1), config.n_fft, config.hop_length)  # (batch, bins, frames)
-        source_specs = spectrogram(targets.mean(dim=2), config.n_fft, config.hop_length)  # (batch, sources, ...)
-        wanted = target_magnitude(source_specs, mixture_spec.unsqueeze(1), self.target)
+        mono_mixture, mono_targets = mixture.mean(dim=1), targets.mean(dim=2)
+        mixture_spec = spectrogram(mono_mixture, config.n_fft, config.hop_length)  # (batch, bins, frames)
         mixture_magnitude = mixture_spec.abs().transpose(1, 2)  # (batch, frames, bins)
         masks, _ = model(mixture_magnitude)  # (batch, frames, sources, bins)
+        if self.target == "waveform":
+            masked = masks.permute(0, 2, 3, 1) * mixture_spec.unsqueeze(1)  # (batch, sources, bins, frames)
+            return waveform_loss(masked, mono_targets, mono_mixture, config.n_fft, config.hop_length)
+        source_specs = spectrogram(mono_targets, config.n_fft, config.hop_length)  # (batch, sources, ...)
+        wanted = target_magnitude(source_specs, mixture_spec.unsqueeze(1), self.target)
         estimates = masks * mixture_magnitude.unsqueeze(2)
         return torch.nn.functional.l1_loss(estimates, wanted.permute(0, 3, 1, 2))
 

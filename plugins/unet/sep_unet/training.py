@@ -6,7 +6,7 @@ import torch
 
 from sepframework.interfaces import Separator
 from sepframework.training import Trainable
-from sepframework.training.spectra import spectrogram, target_magnitude
+from sepframework.training.spectra import spectrogram, target_magnitude, waveform_loss
 from sep_unet.model import DEFAULT_ARGS, UNetSeparator, check_args
 from sep_unet.network import UNet
 
@@ -17,7 +17,8 @@ class UNetTrainable(Trainable):
     A batch's mono mixtures become (batch, 1, n_fft / 2, patch_frames) magnitude patches
     (Nyquist bin dropped); the loss is the L1 distance between the masked mixture and the
     vocal target plus that between the complement-masked mixture and the accompaniment
-    target (magnitudes, or their phase-sensitive part: ``self.target``).
+    target (magnitudes, or their phase-sensitive part: ``self.target``); with the
+    ``"waveform"`` target, minus the thresholded SDR of both masked mixtures' inverse STFTs.
     """
 
     separator_class = UNetSeparator
@@ -54,12 +55,24 @@ class UNetTrainable(Trainable):
         return spectrogram(audio, n_fft, self.args["hop_length"])[..., : n_fft // 2, :]
 
     def loss(self, model: torch.nn.Module, mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.target == "waveform":
+            return self.waveform_loss(model, mixture, targets)
         mixture_spec = self.spectrogram(mixture)  # (batch, 1, bins, frames)
         vocals, accompaniment = (target_magnitude(self.spectrogram(targets[:, s]), mixture_spec, self.target)
                                  for s in range(2))
         mix = mixture_spec.abs()
         mask = model(mix)
         return (mask * mix - vocals).abs().mean() + ((1 - mask) * mix - accompaniment).abs().mean()
+
+    def waveform_loss(self, model: torch.nn.Module, mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Minus the thresholded SDR of both sources, masked as the separator masks them
+        (the Nyquist bin takes its neighbour's mask)."""
+        n_fft, hop = self.args["n_fft"], self.args["hop_length"]
+        mixture_spec = spectrogram(mixture, n_fft, hop)  # (batch, 1, bins + 1, frames)
+        mask = model(mixture_spec[..., : n_fft // 2, :].abs())
+        mask = torch.cat([mask, mask[..., -1:, :]], dim=-2)
+        masked = torch.cat([mask, 1 - mask], dim=1) * mixture_spec  # (batch, 2, bins + 1, frames)
+        return waveform_loss(masked, targets[:, :, 0], mixture[:, 0], n_fft, hop)
 
     def separator(self, model: torch.nn.Module, device: str) -> Separator:
         return UNetSeparator(model, self.args).to(device)

@@ -1,0 +1,60 @@
+"""Starting a training run from trained weights (``sep train --init``): fine-tuning.
+
+The weights come from a model folder (``model.safetensors`` and ``config.json``, as
+``sep train`` writes them) or a registry model name; their model arguments must be the
+run's own, so the network they fill is the one being trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from sepframework import registry
+from sepframework.interfaces import SeparationError
+from sepframework.training.export import CONFIG_NAME, WEIGHTS_NAME
+from sepframework.training.trainable import Trainable
+
+
+def model_files(source: str) -> dict[str, Path]:
+    """``{file name: path}`` of the model folder or registry model ``source``."""
+    folder = Path(source)
+    if folder.is_dir():
+        files = {name: folder / name for name in (WEIGHTS_NAME, CONFIG_NAME)}
+        missing = [name for name, path in files.items() if not path.is_file()]
+        if missing:
+            raise SeparationError(f"--init {source}: the folder has no {' or '.join(missing)}")
+        return files
+    entry = registry.find(source)
+    if entry is None:
+        raise SeparationError(f"--init {source}: neither a model folder nor a registry model "
+                              f"(registry models: {', '.join(sorted(registry.index()))})")
+    files = registry.fetch(entry)
+    if WEIGHTS_NAME not in files:
+        raise SeparationError(f"--init {source}: the model has no {WEIGHTS_NAME}")
+    return files
+
+
+def checked_files(trainable: Trainable, source: str) -> dict[str, Path]:
+    """The files of ``source`` after checking that its model arguments are ``trainable``'s."""
+    files = model_files(source)
+    args = registry.read_config(files).get("args", {})
+    if args != trainable.args:
+        differing = sorted(key for key in set(args) | set(trainable.args) if args.get(key) != trainable.args.get(key))
+        raise SeparationError(f"--init {source}: its model arguments differ from this run's in "
+                              f"{', '.join(differing)} (give the same --arg values)")
+    return files
+
+
+def initialise(model: torch.nn.Module, trainable: Trainable, source: str) -> None:
+    """Load the weights of ``source`` (a folder or registry model) into ``model``, in place."""
+    files = checked_files(trainable, source)
+    state = {name: tensor.float() if tensor.is_floating_point() else tensor
+             for name, tensor in load_file(str(files[WEIGHTS_NAME])).items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise SeparationError(f"--init {source}: the weights do not fit this model: "
+                              f"{str(error).splitlines()[0]}") from None
