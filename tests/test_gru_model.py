@@ -13,7 +13,9 @@ import sepframework
 from sepframework import registry
 from sepframework.conformance import SeparatorConformance
 from sepframework.interfaces import SeparationError
+from sepframework.streaming import end_padded
 from sepframework.training import export_model
+from sepframework.training.warm_start import initialise
 from sep_gru.model import GRUSeparator
 from sep_gru.network import GRUConfig, MaskGRU
 from sep_gru.trainer import GRUTrainable
@@ -68,6 +70,25 @@ def test_masks_are_probabilities_over_sources() -> None:
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
+def test_the_first_mask_alone_is_the_softmax_masks_first(bidirectional: bool) -> None:
+    network = small_separator(bidirectional, seed=4).network
+    magnitude = torch.rand(3, 40, GRUConfig().n_bins) * 10
+    with torch.inference_mode():
+        torch.testing.assert_close(network.first_mask(magnitude), network(magnitude)[0][:, :, 0], atol=1e-6, rtol=0)
+
+
+def test_separation_masks_the_mixture_with_the_networks_vocals_mask() -> None:
+    separator = small_separator(bidirectional=True, seed=5)
+    audio = noise(2, 9000, seed=6)
+    spec = separator.stft.forward(end_padded(audio, separator.stft))
+    masks, _ = separator.masks(np.abs(spec).mean(axis=0).T)  # (sources, bins, frames) of forward()
+    expected = separator.stft.inverse(spec * masks[0], audio.shape[1])
+    stems = separator.separate_block(audio)
+    np.testing.assert_allclose(stems["vocals"], expected, atol=1e-5)
+    np.testing.assert_allclose(stems["accompaniment"], audio - expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
 def test_only_the_bidirectional_network_sees_the_future(bidirectional: bool) -> None:
     network = small_separator(bidirectional).network
     magnitude = torch.rand(1, 30, GRUConfig().n_bins)
@@ -108,7 +129,7 @@ def test_chunked_batch_inference_covers_every_frame_in_order() -> None:
                 parameter.zero_()
         chunked = GRUSeparator(whole.config, chunk_frames=8, context_frames=3, network=whole.network)
         magnitude = np.random.default_rng(0).random((61, whole.config.n_bins), dtype=np.float32)
-        np.testing.assert_allclose(chunked._chunked_masks(magnitude), whole._chunked_masks(magnitude), atol=1e-6)
+        np.testing.assert_allclose(chunked.vocals_mask(magnitude), whole.vocals_mask(magnitude), atol=1e-6)
 
 
 def test_chunked_inference_is_close_to_whole_sequence_inference() -> None:
@@ -138,6 +159,42 @@ def test_user_errors_are_clear(tmp_path: Path) -> None:
         GRUSeparator.load({"hidden_size": 32}, files)
     with pytest.raises(SeparationError, match="cannot stream"):
         small_separator(bidirectional=True).frame_processor()
+
+
+def test_training_can_start_from_a_registry_model(gru_registry: dict[str, GRUSeparator]) -> None:
+    shipped = gru_registry["test-offline"].network
+    trainable = GRUTrainable(shipped.config.to_args())
+    network = trainable.build_model()
+    initialise(network, trainable, "test-offline")  # `sep train gru --init test-offline ...`
+    for name, tensor in network.state_dict().items():
+        torch.testing.assert_close(tensor, shipped.state_dict()[name].half().float())
+    with pytest.raises(SeparationError, match="model arguments differ from this run's in bidirectional"):
+        initialise(network, trainable, "test-stream")
+
+
+def test_the_waveform_target_scores_what_the_separator_outputs() -> None:
+    """Training with ``--target waveform`` optimises the SDR of the separator's own stems."""
+    separator = small_separator(bidirectional=True, seed=3)
+    trainable = GRUTrainable(separator.config.to_args(), target="waveform")
+    rng = np.random.default_rng(4)
+    t = np.arange(trainable.segment_samples) / trainable.sample_rate
+    vocals = np.sin(2 * np.pi * rng.uniform(300, 900, (2, 1)) * t) * rng.uniform(0.1, 0.5, (2, 1))
+    accompaniment = 0.1 * rng.standard_normal((2, t.size))
+    targets = torch.from_numpy(np.stack([vocals, accompaniment], axis=1)[:, :, None].astype(np.float32))
+    mixture = targets.sum(dim=1)
+    with torch.no_grad():
+        loss = float(trainable.loss(separator.network, mixture, targets))
+    tau = 10 ** (-30 / 10)
+    sdrs = []
+    for example in range(2):
+        stems = separator.separate_block(mixture[example].numpy())
+        floor = tau * float((mixture[example] ** 2).sum())
+        for s, name in enumerate(("vocals", "accompaniment")):
+            reference = targets[example, s, 0].numpy().astype(np.float64)
+            error = ((reference - stems[name][0]) ** 2).sum()
+            energy = (reference ** 2).sum()
+            sdrs.append(10 * np.log10((energy + floor) / (error + tau * energy + floor)))
+    assert -loss == pytest.approx(np.mean(sdrs), abs=0.01)
 
 
 class TestGRUStreamConformance(SeparatorConformance):

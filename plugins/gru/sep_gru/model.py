@@ -98,10 +98,10 @@ class GRUSeparator(Separator):
         spec = self.stft.forward(end_padded(audio, self.stft))
         magnitude = np.abs(spec).mean(axis=0).T  # (frames, bins), channel mean
         with one_torch_thread():
-            masks = self._chunked_masks(magnitude)
+            vocals_mask = self.vocals_mask(magnitude)
         # The masks sum to one, so the accompaniment is the rest of the mixture: one
         # iSTFT instead of two (equal to masking it separately up to float rounding).
-        vocals_spec = apply_spectral_masks(spec, masks[:1], ("vocals",))["vocals"]
+        vocals_spec = apply_spectral_masks(spec, vocals_mask[None], ("vocals",))["vocals"]
         vocals = self.stft.inverse(vocals_spec, audio.shape[1])
         return {"vocals": vocals, "accompaniment": audio - vocals}
 
@@ -118,21 +118,22 @@ class GRUSeparator(Separator):
             masks, state = self.network(tensor[None], state)
         return masks[0].permute(1, 2, 0).cpu().numpy(), state
 
-    def _chunked_masks(self, magnitude: np.ndarray) -> np.ndarray:
-        """Masks (sources, bins, frames) computed chunk-wise in one batch (see the class doc)."""
+    def vocals_mask(self, magnitude: np.ndarray) -> np.ndarray:
+        """The vocals mask (bins, frames) of a magnitude sequence (frames, bins), computed
+        chunk-wise in one batch (see the class doc)."""
         frames, bins = magnitude.shape
         chunk, left = self.chunk_frames, self.context_frames
         right = 0 if self.causal else left
-        if chunk is None or frames <= chunk + left + right:
-            return self.masks(magnitude)[0]
-        n_chunks = math.ceil(frames / chunk)
         with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
+            if chunk is None or frames <= chunk + left + right:
+                return self.network.first_mask(tensor[None])[0].T.cpu().numpy()
+            n_chunks = math.ceil(frames / chunk)
             padded = torch.nn.functional.pad(tensor, (0, 0, left, n_chunks * chunk - frames + right))
             windows = padded.unfold(0, left + chunk + right, chunk).transpose(1, 2)  # (chunks, window, bins)
-            masks, _ = self.network(windows.contiguous())
-            kept = masks[:, left : left + chunk].reshape(n_chunks * chunk, -1, bins)[:frames]
-        return kept.permute(1, 2, 0).cpu().numpy()
+            mask = self.network.first_mask(windows.contiguous())
+            kept = mask[:, left : left + chunk].reshape(n_chunks * chunk, bins)[:frames]
+        return kept.T.cpu().numpy()
 
 
 class GRUFrameProcessor:

@@ -73,9 +73,32 @@ class MaskGRU(nn.Module):
         self, magnitude: torch.Tensor, state: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         batch, frames, bins = magnitude.shape
+        hidden, state = self._decoder_hidden(magnitude, state)
+        logits = self.decoder[-1](hidden)
+        masks = torch.softmax(logits.view(batch, frames, self.config.n_sources, bins), dim=2)
+        return masks, state
+
+    def first_mask(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """The first source's mask (batch, frames, bins) of a two-source network, from a fresh state.
+
+        Equal to ``forward(magnitude)[0][:, :, 0]`` at half the output layer's cost: a
+        softmax over two logits is the sigmoid of their difference, so one layer with the
+        difference of the two sources' weights replaces the output layer, and no softmax
+        over a strided axis is needed.
+        """
+        if self.config.n_sources != 2:
+            raise SeparationError(f"first_mask needs a two-source network, not {self.config.n_sources} sources")
+        hidden, _ = self._decoder_hidden(magnitude, None)
+        weight, bias = self.decoder[-1].weight, self.decoder[-1].bias
+        bins = self.config.n_bins
+        difference = nn.functional.linear(hidden, weight[:bins] - weight[bins:], bias[:bins] - bias[bins:])
+        return torch.sigmoid(difference)
+
+    def _decoder_hidden(
+        self, magnitude: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output layer's input (batch, frames, hidden) and the new GRU state."""
         features = (torch.log1p(magnitude) - self.input_mean) * self.input_scale
         encoded = self.encoder(features)
         recurrent, state = self.gru(encoded, state)
-        logits = self.decoder(torch.cat([encoded, recurrent], dim=-1))
-        masks = torch.softmax(logits.view(batch, frames, self.config.n_sources, bins), dim=2)
-        return masks, state
+        return self.decoder[:-1](torch.cat([encoded, recurrent], dim=-1)), state
