@@ -16,6 +16,7 @@ from sepframework.datasets import Track
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.training import (RemixSampler, TrainConfig, Trainable, export_model, fit, split_by_song,
                                    train_and_export)
+from sepframework.training.card import reproduce_commands
 from sepframework.training.checkpoint import load_checkpoint
 from sepframework.training.cli import reproduce_command
 from sepframework.registry import card_metadata
@@ -172,14 +173,19 @@ def test_too_few_tracks_for_a_split_is_a_clear_error(tmp_path: Path) -> None:
         fit(trainable, synthetic_tracks(songs=1, clips=2, singers=("ann",)), TrainConfig(), tmp_path)
 
 
-def test_train_and_export_writes_loadable_files_and_card(tmp_path: Path) -> None:
-    data = tmp_path / "mini"
-    data.mkdir()
+def write_mini_dataset(data: Path) -> Path:
+    """Synthetic tracks as MIR-1K style stereo FLAC clips (accompaniment left, vocals right)."""
     import soundfile as sf
 
+    data.mkdir()
     for track in synthetic_tracks(songs=4, clips=1):
         stereo = np.concatenate([track.sources["accompaniment"], track.sources["vocals"]])
         sf.write(data / f"{track.name}.flac", stereo.T, RATE)
+    return data
+
+
+def test_train_and_export_writes_loadable_files_and_card(tmp_path: Path) -> None:
+    data = write_mini_dataset(tmp_path / "mini")
     trainable = TinyTrainable()
     config = TrainConfig.for_trainable(trainable, epochs=2)
     command = reproduce_command("tiny", data, tmp_path / "out", vars(config), trainable.args)
@@ -245,3 +251,17 @@ def test_sep_train_init_errors_are_one_line_before_the_data_is_read(tmp_path: Pa
     assert result.returncode == 1
     assert result.stderr.startswith("error: --init unet: its model arguments differ from this run's in ")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_fine_tuned_models_card_gives_every_command_that_led_to_it(tmp_path: Path) -> None:
+    data = write_mini_dataset(tmp_path / "mini")
+    commands = []
+    for run, init in (("base", None), ("tuned", str(tmp_path / "base")), ("again", str(tmp_path / "tuned"))):
+        config = TrainConfig.for_trainable(TinyTrainable, epochs=1, init=init)
+        commands.append(reproduce_command("tiny", data, tmp_path / run, vars(config), {"taps": 15}))
+        train_and_export("tiny", TinyTrainable(), data, tmp_path / run, config, command=commands[-1])
+    assert "--init" not in commands[0] and f"--init {tmp_path / 'tuned'}" in commands[2]
+    card = (tmp_path / "again" / "README.md").read_text()
+    assert f"starting from the weights of `{tmp_path / 'tuned'}`" in card
+    assert reproduce_commands(card) == commands
+    assert reproduce_commands((tmp_path / "base" / "README.md").read_text()) == commands[:1]

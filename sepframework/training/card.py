@@ -9,6 +9,9 @@ from typing import Any
 
 from sepframework.training.split import song_of
 
+#: File name of a model's card in its folder.
+CARD_NAME = "README.md"
+
 
 @dataclass(frozen=True)
 class CardFacts:
@@ -29,6 +32,8 @@ class CardFacts:
     seconds: float
     device: str
     command: str
+    #: Commands that trained the weights the run started from (``--init``), in order.
+    earlier_commands: Sequence[str] = ()
 
 
 def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
@@ -61,6 +66,27 @@ def model_index(name: str, dataset: str, metrics: Mapping[str, Mapping[str, floa
                 f"      value: {values[metric]:.2f}",
             ]
     return "\n".join(lines)
+
+
+def reproduce_commands(card: str) -> list[str]:
+    """The commands of a card's Reproduce section, in order (none if it has no such section)."""
+    _, found, section = card.partition("## Reproduce\n")
+    if not found:
+        return []
+    _, _, block = section.partition("```\n")
+    return [line for line in block.partition("```")[0].splitlines() if line.strip()]
+
+
+def _reproduce(facts: CardFacts) -> str:
+    if not facts.earlier_commands:
+        return f"```\n{facts.command}\n```"
+    return ("The run started from trained weights (`--init`); these commands train them, then this model:\n\n"
+            "```\n" + "\n".join([*facts.earlier_commands, facts.command]) + "\n```")
+
+
+def _started_from(facts: CardFacts) -> str:
+    init = facts.config.get("init")
+    return f", starting from the weights of `{init}`" if init else ""
 
 
 def render_card(facts: CardFacts) -> str:
@@ -111,7 +137,7 @@ Training settings (seed {facts.config["seed"]}):
 {json.dumps(dict(facts.config), indent=2)}
 ```
 
-Trained for {facts.epochs_run} epochs on {facts.device} in {facts.seconds / 60:.1f} minutes; the weights are
+Trained for {facts.epochs_run} epochs on {facts.device} in {facts.seconds / 60:.1f} minutes{_started_from(facts)}; the weights are
 those of epoch {facts.best_epoch}, the best on validation (mean GNSDR over sources), stored as float16.
 
 ## Validation metrics
@@ -123,7 +149,5 @@ GNSDR = SDR(estimate) - SDR(mixture). Computed with the stored float16 weights.
 
 ## Reproduce
 
-```
-{facts.command}
-```
+{_reproduce(facts)}
 """

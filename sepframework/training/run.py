@@ -9,14 +9,14 @@ from typing import Any
 
 from sepframework.datasets import load_tracks
 from sepframework.loading import resolve_device
-from sepframework.training.card import CardFacts, render_card
+from sepframework.training.card import CARD_NAME, CardFacts, render_card
 from sepframework.training.export import export_model
 from sepframework.training.loop import TrainConfig, fit
 from sepframework.training.trainable import Trainable
 from sepframework.training.validation import Validator
+from sepframework.training.warm_start import init_commands
 
 METRICS_NAME = "metrics.json"
-CARD_NAME = "README.md"
 
 
 def train_and_export(
@@ -60,6 +60,7 @@ def train_and_export(
         args=trainable.args, config=asdict(config), train_tracks=result.train_tracks,
         valid_tracks=result.valid_tracks, metrics=scores, epochs_run=len(result.history),
         best_epoch=result.best_epoch, seconds=result.seconds, device=device, command=command,
+        earlier_commands=init_commands(config.init) if config.init else (),
     )
     (out / CARD_NAME).write_text(render_card(facts))
     return metrics

@@ -14,19 +14,21 @@ from safetensors.torch import load_file
 
 from sepframework import registry
 from sepframework.interfaces import SeparationError
+from sepframework.training.card import CARD_NAME, reproduce_commands
 from sepframework.training.export import CONFIG_NAME, WEIGHTS_NAME
 from sepframework.training.trainable import Trainable
 
 
 def model_files(source: str) -> dict[str, Path]:
-    """``{file name: path}`` of the model folder or registry model ``source``."""
+    """``{file name: path}`` of the model folder or registry model ``source``; the card
+    (``README.md``) is named even where it is missing."""
     folder = Path(source)
     if folder.is_dir():
         files = {name: folder / name for name in (WEIGHTS_NAME, CONFIG_NAME)}
         missing = [name for name, path in files.items() if not path.is_file()]
         if missing:
             raise SeparationError(f"--init {source}: the folder has no {' or '.join(missing)}")
-        return files
+        return {**files, CARD_NAME: folder / CARD_NAME}
     entry = registry.find(source)
     if entry is None:
         raise SeparationError(f"--init {source}: neither a model folder nor a registry model "
@@ -34,7 +36,7 @@ def model_files(source: str) -> dict[str, Path]:
     files = registry.fetch(entry)
     if WEIGHTS_NAME not in files:
         raise SeparationError(f"--init {source}: the model has no {WEIGHTS_NAME}")
-    return files
+    return {CARD_NAME: registry.bundled_folder(entry) / CARD_NAME, **files}
 
 
 def checked_files(trainable: Trainable, source: str) -> dict[str, Path]:
@@ -46,6 +48,12 @@ def checked_files(trainable: Trainable, source: str) -> dict[str, Path]:
         raise SeparationError(f"--init {source}: its model arguments differ from this run's in "
                               f"{', '.join(differing)} (give the same --arg values)")
     return files
+
+
+def init_commands(source: str) -> list[str]:
+    """The commands that trained the model ``source``, from its card (none without a card)."""
+    card = model_files(source).get(CARD_NAME)
+    return reproduce_commands(card.read_text()) if card is not None and card.is_file() else []
 
 
 def initialise(model: torch.nn.Module, trainable: Trainable, source: str) -> None:
