@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,11 @@ def test_init_starts_from_the_given_weights(tmp_path: Path) -> None:
     fresh = fit(TinyTrainable(), synthetic_tracks(), TrainConfig.for_trainable(TinyTrainable, epochs=1, learning_rate=0.0),
                 tmp_path / "fresh")
     assert not torch.equal(fresh.model.state_dict()["0.weight"], result.model.state_dict()["0.weight"])
+    # a resumed run continues from its checkpoint: the starting weights are no longer needed
+    shutil.rmtree(tmp_path / "base")
+    config.epochs = 2
+    resumed = fit(TinyTrainable(), synthetic_tracks(), config, tmp_path / "tuned", resume=True)
+    assert len(resumed.history) == 2
 
 
 def test_init_refuses_other_model_arguments_and_unknown_sources(tmp_path: Path) -> None:

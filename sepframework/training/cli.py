@@ -83,7 +83,7 @@ def train(name, data, out, model_args, license_, resume, **settings) -> None:
     trainer = get_trainer(name)
     config = TrainConfig.for_trainable(trainer, **settings)
     trainable = trainer(_parse_args(model_args), target=config.target)
-    if config.init:
+    if config.init and not resume:
         checked_files(trainable, config.init)  # fail before the data is read
     out = out or Path("runs") / name
     command = reproduce_command(name, data, out, asdict(config), trainable.args)

@@ -116,7 +116,7 @@ def fit(
 
     torch.manual_seed(config.seed)
     model = trainable.build_model()
-    if config.init:
+    if config.init and not resume:  # a resumed run takes its weights from the checkpoint
         initialise(model, trainable, config.init)
     model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
