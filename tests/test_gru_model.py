@@ -129,7 +129,7 @@ def test_chunked_batch_inference_covers_every_frame_in_order() -> None:
                 parameter.zero_()
         chunked = GRUSeparator(whole.config, chunk_frames=8, context_frames=3, network=whole.network)
         magnitude = np.random.default_rng(0).random((61, whole.config.n_bins), dtype=np.float32)
-        np.testing.assert_allclose(chunked.vocals_mask(magnitude), whole.vocals_mask(magnitude), atol=1e-6)
+        np.testing.assert_allclose(chunked.vocal_mask(magnitude), whole.vocal_mask(magnitude), atol=1e-6)
 
 
 def test_chunked_inference_is_close_to_whole_sequence_inference() -> None:

@@ -20,9 +20,10 @@ from sepframework.training import (RemixSampler, TrainConfig, Trainable, export_
 from sepframework.training.card import reproduce_commands
 from sepframework.training.checkpoint import load_checkpoint
 from sepframework.training.cli import reproduce_command
+from sepframework import registry
 from sepframework.registry import card_metadata
 from sepframework.training.plugins import get_trainer
-from sepframework.training.warm_start import checked_files
+from sepframework.training.warm_start import checked_files, init_commands, model_files
 from sepframework.plugins import PluginError
 
 RATE = 8000
@@ -239,13 +240,24 @@ def test_init_starts_from_the_given_weights(tmp_path: Path) -> None:
 
 def test_init_refuses_other_model_arguments_and_unknown_sources(tmp_path: Path) -> None:
     exported_tiny_model(tmp_path / "base")
-    with pytest.raises(SeparationError, match=r"--init .*base: its model arguments differ from this run's in taps"):
+    with pytest.raises(SeparationError, match=r"--init .*base: its model arguments differ from this run's in "
+                                              r"taps \(this run: 7, .*base: 15\); give the same --arg values"):
         checked_files(TinyTrainable({"taps": 7}), str(tmp_path / "base"))
+    with pytest.raises(SeparationError, match="a model of the plugin 'tiny', not 'gru'"):
+        checked_files(TinyTrainable(), str(tmp_path / "base"), plugin="gru")
     (tmp_path / "empty").mkdir()
     with pytest.raises(SeparationError, match="the folder has no model.safetensors or config.json"):
         checked_files(TinyTrainable(), str(tmp_path / "empty"))
     with pytest.raises(SeparationError, match="neither a model folder nor a registry model .*unet"):
         checked_files(TinyTrainable(), "no-such-model")
+
+
+def test_init_takes_a_registry_model_over_a_folder_of_its_name_without_weights(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "unet").mkdir()  # e.g. the plugin's source folder
+    files = model_files("unet")
+    assert files["model.safetensors"] == registry.bundled_folder(registry.find("unet")) / "model.safetensors"
+    assert init_commands("unet")[-1].startswith("sep train unet --data ")
 
 
 def test_sep_train_init_errors_are_one_line_before_the_data_is_read(tmp_path: Path) -> None:
@@ -255,7 +267,7 @@ def test_sep_train_init_errors_are_one_line_before_the_data_is_read(tmp_path: Pa
     result = subprocess.run([sys.executable, "-m", "sepframework.cli", "train", "gru", "--data", str(tmp_path / "nothing"),
                              "--init", "unet"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert result.stderr.startswith("error: --init unet: its model arguments differ from this run's in ")
+    assert result.stderr.startswith("error: --init unet: a model of the plugin 'unet', not 'gru'")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
@@ -271,3 +283,13 @@ def test_a_fine_tuned_models_card_gives_every_command_that_led_to_it(tmp_path: P
     assert f"starting from the weights of `{tmp_path / 'tuned'}`" in card
     assert reproduce_commands(card) == commands
     assert reproduce_commands((tmp_path / "base" / "README.md").read_text()) == commands[:1]
+
+
+def test_a_card_says_when_the_starting_weights_have_no_known_commands(tmp_path: Path) -> None:
+    data = write_mini_dataset(tmp_path / "mini")
+    exported_tiny_model(tmp_path / "base")  # weights and config only, no card
+    config = TrainConfig.for_trainable(TinyTrainable, epochs=1, init=str(tmp_path / "base"))
+    train_and_export("tiny", TinyTrainable(), data, tmp_path / "tuned", config, command="sep train tiny ...")
+    card = (tmp_path / "tuned" / "README.md").read_text()
+    assert f"started from the trained weights of `{tmp_path / 'base'}` (`--init`), whose training commands are not known" in card
+    assert reproduce_commands(card) == ["sep train tiny ..."]

@@ -42,7 +42,7 @@ def test_the_phase_sensitive_target_is_the_part_along_the_mixture_phase_clipped_
 def test_an_unknown_target_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown training target 'phase'"):
         target_magnitude(torch.ones(1, dtype=torch.complex64), torch.ones(1, dtype=torch.complex64), "phase")
-    with pytest.raises(SeparationError, match="use one of magnitude, phase-sensitive"):
+    with pytest.raises(SeparationError, match="use one of magnitude, phase-sensitive, waveform$"):
         TinyTrainable(target="phase")
 
 
@@ -54,7 +54,7 @@ def test_fit_refuses_a_config_whose_target_the_trainable_does_not_use(tmp_path) 
 def test_sep_train_lists_the_targets_on_a_bad_one(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["train", "unet", "--data", str(tmp_path), "--target", "phase"])
     assert result.exit_code == 2
-    assert "'phase' is not one of 'magnitude', 'phase-sensitive'" in result.output
+    assert "'phase' is not one of 'magnitude', 'phase-sensitive', 'waveform'" in result.output
 
 
 def test_the_inverse_spectrogram_reconstructs_the_audio() -> None:

@@ -32,8 +32,9 @@ class CardFacts:
     seconds: float
     device: str
     command: str
-    #: Commands that trained the weights the run started from (``--init``), in order.
-    earlier_commands: Sequence[str] = ()
+    #: Commands that trained the weights the run started from (``--init``), in order;
+    #: ``None`` where the run started from weights whose commands are not known.
+    earlier_commands: Sequence[str] | None = ()
 
 
 def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
@@ -78,10 +79,14 @@ def reproduce_commands(card: str) -> list[str]:
 
 
 def _reproduce(facts: CardFacts) -> str:
-    if not facts.earlier_commands:
+    init = facts.config.get("init")
+    if not init:
         return f"```\n{facts.command}\n```"
-    return ("The run started from trained weights (`--init`); these commands train them, then this model:\n\n"
-            "```\n" + "\n".join([*facts.earlier_commands, facts.command]) + "\n```")
+    if facts.earlier_commands is None:
+        return (f"The run started from the trained weights of `{init}` (`--init`), whose training commands "
+                f"are not known here (its folder has no card):\n\n```\n{facts.command}\n```")
+    return (f"The run started from the trained weights of `{init}` (`--init`); these commands trained "
+            "them, then this model:\n\n```\n" + "\n".join([*facts.earlier_commands, facts.command]) + "\n```")
 
 
 def _started_from(facts: CardFacts) -> str:

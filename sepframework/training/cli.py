@@ -50,7 +50,7 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict, args: dict
 @click.option("--learning-rate", type=float, help="Initial Adam learning rate.")
 @click.option("--patience", type=int, help="Stop after this many epochs without a better validation score.")
 @click.option("--lr-patience", type=int, help="Halve the learning rate after this many epochs without one.")
-@click.option("--seed", type=int, help="Seed of the split, the batches and the initialisation.")
+@click.option("--seed", type=int, help="Seed of the split, the batches and (without --init) the initial weights.")
 @click.option("--valid-fraction", type=float, help="Share of each singer's tracks held out (by song).")
 @click.option("--remix-probability", type=float, help="Chance that an example mixes sources of different tracks.")
 @click.option("--gain-db", type=float, help="Random gain range (±dB) per source.")
@@ -84,7 +84,7 @@ def train(name, data, out, model_args, license_, resume, **settings) -> None:
     config = TrainConfig.for_trainable(trainer, **settings)
     trainable = trainer(_parse_args(model_args), target=config.target)
     if config.init and not resume:
-        checked_files(trainable, config.init)  # fail before the data is read
+        checked_files(trainable, config.init, plugin=name)  # fail before the data is read
     out = out or Path("runs") / name
     command = reproduce_command(name, data, out, asdict(config), trainable.args)
     metrics = train_and_export(name, trainable, data, out, config, resume=resume, command=command, license=license_)

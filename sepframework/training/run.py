@@ -38,6 +38,8 @@ def train_and_export(
     Separator. Returns the content of ``metrics.json``.
     """
     tracks = load_tracks(data, trainable.sample_rate)
+    # read before training: a long run's starting weights may be moved or replaced meanwhile
+    earlier_commands = init_commands(config.init) if config.init else ()
     result = fit(trainable, tracks, config, out, resume=resume)
     files = export_model(trainable, result.model, plugin, out)
     device = resolve_device(config.device)
@@ -60,7 +62,7 @@ def train_and_export(
         args=trainable.args, config=asdict(config), train_tracks=result.train_tracks,
         valid_tracks=result.valid_tracks, metrics=scores, epochs_run=len(result.history),
         best_epoch=result.best_epoch, seconds=result.seconds, device=device, command=command,
-        earlier_commands=init_commands(config.init) if config.init else (),
+        earlier_commands=earlier_commands,
     )
     (out / CARD_NAME).write_text(render_card(facts))
     return metrics

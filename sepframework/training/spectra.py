@@ -23,7 +23,7 @@ import torch
 #: Names of the training targets, for ``TrainConfig.target`` and ``sep train --target``.
 TARGETS = ("magnitude", "phase-sensitive", "waveform")
 
-#: Best SDR (dB) a :func:`waveform_loss` example can reach: beyond it, it adds no gradient.
+#: Upper bound (dB) of a :func:`waveform_loss` example's SDR: near it, gradients fade.
 SDR_CEILING_DB = 30.0
 
 
@@ -54,7 +54,7 @@ def waveform_loss(masked: torch.Tensor, sources: torch.Tensor, mixture: torch.Te
     ``masked`` (batch, sources, bins, frames) are the masks times the complex mixture
     spectrogram, ``sources`` (batch, sources, samples) the true waveforms and ``mixture``
     (batch, samples) their sum. The SDR of an example is
-    ``10 log10(|s|^2 / (|s - s_hat|^2 + t |s|^2 + e))``: ``t`` caps it at
+    ``10 log10((|s|^2 + e) / (|s - s_hat|^2 + t |s|^2 + e))``: ``t`` bounds it by
     :data:`SDR_CEILING_DB` (Wisdom et al. 2020), so easy examples do not dominate, and ``e``,
     the mixture's energy lowered by as much, keeps silent sources finite: a silent source
     scores at most 0 dB, and an error as loud as ``e`` costs it 3 dB, so leaks far below

@@ -7,6 +7,7 @@ run's own, so the network they fill is the one being trained.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -21,39 +22,49 @@ from sepframework.training.trainable import Trainable
 
 def model_files(source: str) -> dict[str, Path]:
     """``{file name: path}`` of the model folder or registry model ``source``; the card
-    (``README.md``) is named even where it is missing."""
+    (``README.md``) is named even where it is missing. A folder without weights does not
+    hide a registry model of the same name."""
     folder = Path(source)
+    entry = None if (folder / WEIGHTS_NAME).is_file() else registry.find(source)
+    if entry is not None:
+        files = registry.fetch(entry)
+        if WEIGHTS_NAME not in files:
+            raise SeparationError(f"--init {source}: the model has no {WEIGHTS_NAME}")
+        return {CARD_NAME: registry.bundled_folder(entry) / CARD_NAME, **files}
     if folder.is_dir():
         files = {name: folder / name for name in (WEIGHTS_NAME, CONFIG_NAME)}
         missing = [name for name, path in files.items() if not path.is_file()]
         if missing:
             raise SeparationError(f"--init {source}: the folder has no {' or '.join(missing)}")
         return {**files, CARD_NAME: folder / CARD_NAME}
-    entry = registry.find(source)
-    if entry is None:
-        raise SeparationError(f"--init {source}: neither a model folder nor a registry model "
-                              f"(registry models: {', '.join(sorted(registry.index()))})")
-    files = registry.fetch(entry)
-    if WEIGHTS_NAME not in files:
-        raise SeparationError(f"--init {source}: the model has no {WEIGHTS_NAME}")
-    return {CARD_NAME: registry.bundled_folder(entry) / CARD_NAME, **files}
+    raise SeparationError(f"--init {source}: neither a model folder nor a registry model "
+                          f"(registry models: {', '.join(sorted(registry.index()))})")
 
 
-def checked_files(trainable: Trainable, source: str) -> dict[str, Path]:
-    """The files of ``source`` after checking that its model arguments are ``trainable``'s."""
+def checked_files(trainable: Trainable, source: str, plugin: str | None = None) -> dict[str, Path]:
+    """The files of ``source`` after checking that its model is ``plugin``'s (when given)
+    and its model arguments are ``trainable``'s."""
     files = model_files(source)
-    args = registry.read_config(files).get("args", {})
+    config = registry.read_config(files)
+    if plugin is not None and config["plugin"] != plugin:
+        raise SeparationError(f"--init {source}: a model of the plugin '{config['plugin']}', not '{plugin}'")
+    args = config.get("args", {})
     if args != trainable.args:
-        differing = sorted(key for key in set(args) | set(trainable.args) if args.get(key) != trainable.args.get(key))
+        differing = [f"{key} (this run: {json.dumps(trainable.args.get(key))}, {source}: {json.dumps(args.get(key))})"
+                     for key in sorted(set(args) | set(trainable.args)) if args.get(key) != trainable.args.get(key)]
         raise SeparationError(f"--init {source}: its model arguments differ from this run's in "
-                              f"{', '.join(differing)} (give the same --arg values)")
+                              f"{', '.join(differing)}; give the same --arg values")
     return files
 
 
-def init_commands(source: str) -> list[str]:
-    """The commands that trained the model ``source``, from its card (none without a card)."""
-    card = model_files(source).get(CARD_NAME)
-    return reproduce_commands(card.read_text()) if card is not None and card.is_file() else []
+def init_commands(source: str) -> list[str] | None:
+    """The commands that trained the model ``source``, from its card; ``None`` where they
+    cannot be known (no card, or the model is no longer there)."""
+    try:
+        card = model_files(source)[CARD_NAME]
+    except SeparationError:
+        return None
+    return reproduce_commands(card.read_text()) if card.is_file() else None
 
 
 def initialise(model: torch.nn.Module, trainable: Trainable, source: str) -> None:

@@ -98,10 +98,10 @@ class GRUSeparator(Separator):
         spec = self.stft.forward(end_padded(audio, self.stft))
         magnitude = np.abs(spec).mean(axis=0).T  # (frames, bins), channel mean
         with one_torch_thread():
-            vocals_mask = self.vocals_mask(magnitude)
+            vocal_mask = self.vocal_mask(magnitude)
         # The masks sum to one, so the accompaniment is the rest of the mixture: one
         # iSTFT instead of two (equal to masking it separately up to float rounding).
-        vocals_spec = apply_spectral_masks(spec, vocals_mask[None], ("vocals",))["vocals"]
+        vocals_spec = apply_spectral_masks(spec, vocal_mask[None], ("vocals",))["vocals"]
         vocals = self.stft.inverse(vocals_spec, audio.shape[1])
         return {"vocals": vocals, "accompaniment": audio - vocals}
 
@@ -118,7 +118,7 @@ class GRUSeparator(Separator):
             masks, state = self.network(tensor[None], state)
         return masks[0].permute(1, 2, 0).cpu().numpy(), state
 
-    def vocals_mask(self, magnitude: np.ndarray) -> np.ndarray:
+    def vocal_mask(self, magnitude: np.ndarray) -> np.ndarray:
         """The vocals mask (bins, frames) of a magnitude sequence (frames, bins), computed
         chunk-wise in one batch (see the class doc)."""
         frames, bins = magnitude.shape

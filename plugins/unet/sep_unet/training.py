@@ -68,11 +68,11 @@ class UNetTrainable(Trainable):
         """Minus the thresholded SDR of both sources, masked as the separator masks them
         (the Nyquist bin takes its neighbour's mask)."""
         n_fft, hop = self.args["n_fft"], self.args["hop_length"]
-        mixture_spec = spectrogram(mixture, n_fft, hop)  # (batch, 1, bins + 1, frames)
+        mixture_spec = spectrogram(mixture.mean(dim=1, keepdim=True), n_fft, hop)  # (batch, 1, bins + 1, frames)
         mask = model(mixture_spec[..., : n_fft // 2, :].abs())
         mask = torch.cat([mask, mask[..., -1:, :]], dim=-2)
         masked = torch.cat([mask, 1 - mask], dim=1) * mixture_spec  # (batch, 2, bins + 1, frames)
-        return waveform_loss(masked, targets[:, :, 0], mixture[:, 0], n_fft, hop)
+        return waveform_loss(masked, targets.mean(dim=2), mixture.mean(dim=1), n_fft, hop)
 
     def separator(self, model: torch.nn.Module, device: str) -> Separator:
         return UNetSeparator(model, self.args).to(device)
