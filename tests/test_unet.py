@@ -9,7 +9,8 @@ from safetensors.torch import save_file
 
 from sepframework.conformance import SeparatorConformance
 from sepframework.interfaces import SeparationError
-from sep_unet.model import UNetSeparator, from_patches, fuse_batch_norm, to_patches
+from sep_unet.model import (UNetSeparator, from_patches, fuse_batch_norm, inference_network, sub_pixel_convolution,
+                            to_patches)
 from sep_unet.network import UNet
 from sep_unet.training import UNetTrainable
 
@@ -45,6 +46,23 @@ def test_network_ignores_the_input_level(network: UNet) -> None:
     magnitude = torch.rand(2, 1, 128, 64)
     with torch.no_grad():
         torch.testing.assert_close(network(magnitude), network(magnitude * 7.5), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [(32, 1), (16, 3)])
+def test_the_sub_pixel_convolution_is_the_transposed_convolution(channels: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    layer = torch.nn.ConvTranspose2d(*channels, 5, stride=2, padding=2, output_padding=1)
+    x = torch.randn(2, channels[0], 9, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(sub_pixel_convolution(layer)(x), layer(x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="stride-2 5x5"):
+        sub_pixel_convolution(torch.nn.ConvTranspose2d(4, 1, 3, stride=2, padding=1, output_padding=1))
+
+
+def test_the_inference_network_matches_the_eval_network(network: UNet) -> None:
+    magnitude = torch.rand(3, 1, 128, 64) * 4
+    with torch.no_grad():
+        torch.testing.assert_close(inference_network(network)(magnitude), network(magnitude), rtol=1e-4, atol=1e-5)
 
 
 def test_fused_batch_norm_matches_the_eval_network(network: UNet) -> None:

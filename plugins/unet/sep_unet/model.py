@@ -8,6 +8,7 @@ the rest of the mixture (mask ``1 - m``): the two stems always sum to the input.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +63,37 @@ def fuse_batch_norm(network: UNet) -> UNet:
     return fused
 
 
+def sub_pixel_convolution(layer: nn.ConvTranspose2d) -> nn.Sequential:
+    """A convolution and pixel shuffle computing what the stride-2, 5x5, padding-2 transposed
+    convolution ``layer`` computes (output padding 1: twice the input's size).
+
+    Output pixel ``(2m + ry, 2n + rx)`` gathers inputs ``m + dy``, ``n + dx`` (``d`` in -1..1)
+    through kernel taps ``(2 + ry - 2 dy, 2 + rx - 2 dx)``; one 3x3 convolution with a channel
+    per phase ``(ry, rx)`` computes all four, and the shuffle interleaves them. With few
+    output channels this runs several times faster on the CPU than the transposed form.
+    """
+    if (layer.stride, layer.kernel_size, layer.padding, layer.output_padding) != ((2, 2), (5, 5), (2, 2), (1, 1)):
+        raise ValueError(f"sub_pixel_convolution needs a stride-2 5x5 layer with padding 2, not {layer}")
+    weight = layer.weight.detach()  # (in, out, 5, 5)
+    sub = weight.new_zeros(weight.shape[1], 2, 2, weight.shape[0], 3, 3)  # (out, ry, rx, in, 3, 3)
+    for ry, rx, dy, dx in itertools.product(range(2), range(2), range(-1, 2), range(-1, 2)):
+        ky, kx = 2 + ry - 2 * dy, 2 + rx - 2 * dx
+        if ky <= 4 and kx <= 4:
+            sub[:, ry, rx, :, dy + 1, dx + 1] = weight[:, :, ky, kx].T
+    conv = nn.Conv2d(weight.shape[0], 4 * weight.shape[1], 3, padding=1)
+    conv.weight = nn.Parameter(sub.reshape(conv.weight.shape))
+    conv.bias = nn.Parameter(layer.bias.detach().repeat_interleave(4))
+    return nn.Sequential(conv, nn.PixelShuffle(2))
+
+
+def inference_network(network: UNet) -> UNet:
+    """An inference copy of ``network``: batch norms folded into the convolutions, and the
+    one-channel output layer as a sub-pixel convolution (the same function, faster)."""
+    fast = fuse_batch_norm(network)
+    fast.output = sub_pixel_convolution(fast.output)
+    return fast
+
+
 def to_patches(magnitude: torch.Tensor, patch_frames: int) -> torch.Tensor:
     """(bins, frames) -> (patches, 1, bins, patch_frames), zero-padding the last patch."""
     bins, frames = magnitude.shape
@@ -89,7 +121,7 @@ class UNetSeparator(Separator):
         self.stft = STFT(self.args["n_fft"], self.args["hop_length"])
         self.patch_frames = self.args["patch_frames"]
         self.segment_seconds = (PATCHES_PER_SEGMENT * self.patch_frames - 1) * self.args["hop_length"] / self.sample_rate
-        self.fused = fuse_batch_norm(network)
+        self.fused = inference_network(network)
         self.to(self.device)
 
     @classmethod
