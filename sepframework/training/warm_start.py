@@ -11,13 +11,13 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from sepframework import registry
 from sepframework.interfaces import SeparationError
 from sepframework.training.card import CARD_NAME, reproduce_commands
 from sepframework.training.export import CONFIG_NAME, WEIGHTS_NAME
 from sepframework.training.trainable import Trainable
+from sepframework.weights import load_float32_state
 
 
 def model_files(source: str) -> dict[str, Path]:
@@ -70,8 +70,7 @@ def init_commands(source: str) -> list[str] | None:
 def initialise(model: torch.nn.Module, trainable: Trainable, source: str) -> None:
     """Load the weights of ``source`` (a folder or registry model) into ``model``, in place."""
     files = checked_files(trainable, source)
-    state = {name: tensor.float() if tensor.is_floating_point() else tensor
-             for name, tensor in load_file(str(files[WEIGHTS_NAME])).items()}
+    state = load_float32_state(files[WEIGHTS_NAME])
     try:
         model.load_state_dict(state)
     except RuntimeError as error:

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.masks import apply_masks
 from sepframework.stft import STFT
+from sepframework.weights import load_float32_state
 from sepframework.streaming import end_padded
 from sepframework.cpu_threads import one_torch_thread
 
@@ -79,7 +79,7 @@ class GRUSeparator(Separator):
 
     def load_weights(self, path: Path) -> None:
         """Load a safetensors state dict (any float dtype) into the network."""
-        state = {name: tensor.float() for name, tensor in load_file(str(path)).items()}
+        state = load_float32_state(path)
         try:
             self.network.load_state_dict(state)
         except RuntimeError as error:

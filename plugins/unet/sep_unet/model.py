@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.stft import STFT
+from sepframework.weights import load_float32_state
 from sep_unet.network import PATCH_MULTIPLE, UNet
 
 #: Model arguments of the shipped configuration (``config.json`` ``args``).
@@ -132,7 +132,7 @@ class UNetSeparator(Separator):
                                   "use a registry model, e.g. `sep run --model unet`, or train one with `sep train unet`")
         with torch.device("meta"):  # no random initialisation: the weights replace it
             network = UNet()
-        state = {name: tensor.float() for name, tensor in load_file(str(weights["model.safetensors"])).items()}
+        state = load_float32_state(weights["model.safetensors"])
         try:
             network.load_state_dict(state, assign=True)
         except RuntimeError as error:
