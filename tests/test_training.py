@@ -23,8 +23,9 @@ from sepframework.training.cli import reproduce_command
 from sepframework import registry
 from sepframework.registry import card_metadata
 from sepframework.training.plugins import get_trainer
-from sepframework.training.warm_start import checked_files, init_commands, model_files
+from sepframework.training.warm_start import checked_files, model_files, starting_commands
 from sepframework.plugins import PluginError
+from sep_unet.training import UNetTrainable
 
 RATE = 8000
 
@@ -257,7 +258,8 @@ def test_init_takes_a_registry_model_over_a_folder_of_its_name_without_weights(t
     (tmp_path / "unet").mkdir()  # e.g. the plugin's source folder
     files = model_files("unet")
     assert files["model.safetensors"] == registry.bundled_folder(registry.find("unet")) / "model.safetensors"
-    assert init_commands("unet")[-1].startswith("sep train unet --data ")
+    commands = starting_commands(UNetTrainable(), "unet", "unet", resume=False)
+    assert commands[-1].startswith("sep train unet --data ")
 
 
 def test_sep_train_init_errors_are_one_line_before_the_data_is_read(tmp_path: Path) -> None:

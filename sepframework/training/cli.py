@@ -77,14 +77,11 @@ def train(name, data, out, model_args, license_, resume, **settings) -> None:
     from sepframework.training.loop import TrainConfig
     from sepframework.training.plugins import get_trainer
     from sepframework.training.run import train_and_export
-    from sepframework.training.warm_start import checked_files
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     trainer = get_trainer(name)
     config = TrainConfig.for_trainable(trainer, **settings)
     trainable = trainer(_parse_args(model_args), target=config.target)
-    if config.init and not resume:
-        checked_files(trainable, config.init, plugin=name)  # fail before the data is read
     out = out or Path("runs") / name
     command = reproduce_command(name, data, out, asdict(config), trainable.args)
     metrics = train_and_export(name, trainable, data, out, config, resume=resume, command=command, license=license_)

@@ -14,7 +14,7 @@ from sepframework.training.export import export_model
 from sepframework.training.loop import TrainConfig, fit
 from sepframework.training.trainable import Trainable
 from sepframework.training.validation import Validator
-from sepframework.training.warm_start import init_commands
+from sepframework.training.warm_start import starting_commands
 
 METRICS_NAME = "metrics.json"
 
@@ -37,9 +37,10 @@ def train_and_export(
     metrics are those of the exported (float16) files loaded through the plugin's
     Separator. Returns the content of ``metrics.json``.
     """
+    # before the data and the training: a bad --init fails at once, and a long run's
+    # starting weights may be moved or replaced meanwhile
+    earlier_commands = starting_commands(trainable, config.init, plugin, resume) if config.init else ()
     tracks = load_tracks(data, trainable.sample_rate)
-    # read before training: a long run's starting weights may be moved or replaced meanwhile
-    earlier_commands = init_commands(config.init) if config.init else ()
     result = fit(trainable, tracks, config, out, resume=resume)
     files = export_model(trainable, result.model, plugin, out)
     device = resolve_device(config.device)

@@ -57,13 +57,19 @@ def checked_files(trainable: Trainable, source: str, plugin: str | None = None) 
     return files
 
 
-def init_commands(source: str) -> list[str] | None:
-    """The commands that trained the model ``source``, from its card; ``None`` where they
-    cannot be known (no card, or the model is no longer there)."""
-    try:
-        card = model_files(source)[CARD_NAME]
-    except SeparationError:
-        return None
+def starting_commands(trainable: Trainable, source: str, plugin: str, resume: bool) -> list[str] | None:
+    """The commands that trained the starting weights ``source``, from its card; ``None``
+    where they cannot be known (no card, or a resumed run's weights are gone). A fresh run's
+    ``source`` is checked first (see :func:`checked_files`): its errors come before any data
+    is read."""
+    if resume:
+        try:
+            files = model_files(source)
+        except SeparationError:
+            return None
+    else:
+        files = checked_files(trainable, source, plugin)
+    card = files[CARD_NAME]
     return reproduce_commands(card.read_text()) if card.is_file() else None
 
 
