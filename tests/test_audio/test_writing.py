@@ -130,6 +130,23 @@ def test_data_goes_to_a_hidden_temporary_file_until_the_end(tmp_path) -> None:
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd to count open files")
+@pytest.mark.parametrize("format", ["wav", "flac", "mp3"])
+def test_no_file_descriptor_stays_open(tmp_path, format) -> None:
+    """The writer writes through the descriptor that created its temporary file and
+    closes it after a write, an interruption, or an encoder that refuses to open."""
+    open_before = len(os.listdir("/proc/self/fd"))
+    with AudioWriter(tmp_path / f"done.{format}", 44100, 2, format=format) as writer:
+        writer.write(music(0.2, 44100))
+    with pytest.raises(RuntimeError), AudioWriter(tmp_path / f"interrupted.{format}", 44100, 2, format=format):
+        raise RuntimeError("model crashed")
+    with pytest.raises(AudioError), AudioWriter(tmp_path / f"refused.{format}", 0, 1, format=format):
+        pass
+
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    assert [path.name for path in tmp_path.iterdir()] == [f"done.{format}"]
+
+
 @pytest.mark.parametrize("interruption", [RuntimeError("model crashed"), KeyboardInterrupt()])
 def test_an_interrupted_write_leaves_no_file_behind(tmp_path, interruption) -> None:
     with pytest.raises(type(interruption)), AudioWriter(tmp_path / "vocals.flac", 8000, 2, format="flac") as writer:
