@@ -176,6 +176,36 @@ def test_too_few_tracks_for_a_split_is_a_clear_error(tmp_path: Path) -> None:
         fit(trainable, synthetic_tracks(songs=1, clips=2, singers=("ann",)), TrainConfig(), tmp_path)
 
 
+class VariableCropTiny(TinyTrainable):
+    """TinyTrainable that takes any crop length and records the lengths it was trained on."""
+
+    variable_crop = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lengths: set[int] = set()
+
+    def loss(self, model: torch.nn.Module, mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        self.lengths.add(mixture.shape[-1])
+        return super().loss(model, mixture, targets)
+
+
+def test_crop_seconds_sets_the_length_of_the_training_crops(tmp_path: Path) -> None:
+    trainable = VariableCropTiny()
+    fit(trainable, synthetic_tracks(), TrainConfig.for_trainable(trainable, epochs=1), tmp_path / "default")
+    assert trainable.lengths == {2000}
+    trainable.lengths.clear()
+    fit(trainable, synthetic_tracks(), TrainConfig.for_trainable(trainable, epochs=1, crop_seconds=0.75), tmp_path / "long")
+    assert trainable.lengths == {6000}
+
+
+def test_crop_seconds_is_refused_where_it_cannot_apply() -> None:
+    with pytest.raises(SeparationError, match=r"^this model trains on fixed 0.25 s crops; --crop-seconds does not apply"):
+        TinyTrainable().crop_samples(1.0)
+    with pytest.raises(SeparationError, match=r"^--crop-seconds must be at least 0.5 s, got 0.1"):
+        VariableCropTiny().crop_samples(0.1)
+
+
 def write_mini_dataset(data: Path) -> Path:
     """Synthetic tracks as MIR-1K style stereo FLAC clips (accompaniment left, vocals right)."""
     import soundfile as sf
@@ -201,7 +231,8 @@ def test_train_and_export_writes_loadable_files_and_card(tmp_path: Path) -> None
     card = (out / "README.md").read_text()
     assert card.startswith("---\nlicense: cc-by-nc-4.0\nlibrary_name: sepframework\n")
     assert command in card and f"{metrics['validation']['vocals']['GNSDR']:.2f}" in card
-    assert "--epochs 2" in command and "--arg taps=15" in command
+    assert "--epochs 2" in command and "--arg taps=15" in command and "--crop-seconds" not in command
+    assert "Augmentation: random crops of 0.25 s, remixing" in card
     assert "# sepframework `out` (plugin `tiny`)" in card
     scores = card_metadata(out / "README.md")["metrics"]["mini validation"]
     assert scores["vocals GNSDR"] == round(metrics["validation"]["vocals"]["GNSDR"], 2)
@@ -262,7 +293,7 @@ def test_init_takes_a_registry_model_over_a_folder_of_its_name_without_weights(t
     assert commands[-1].startswith("sep train unet --data ")
 
 
-def test_sep_train_init_errors_are_one_line_before_the_data_is_read(tmp_path: Path) -> None:
+def test_sep_train_setting_errors_are_one_line_before_the_data_is_read(tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -271,6 +302,10 @@ def test_sep_train_init_errors_are_one_line_before_the_data_is_read(tmp_path: Pa
     assert result.returncode == 1
     assert result.stderr.startswith("error: --init unet: a model of the plugin 'unet', not 'gru'")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = subprocess.run([sys.executable, "-m", "sepframework.cli", "train", "unet", "--data", str(tmp_path / "nothing"),
+                             "--crop-seconds", "8"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == ("error: this model trains on fixed 2.03 s crops; --crop-seconds does not apply to it\n")
 
 
 def test_a_fine_tuned_models_card_gives_every_command_that_led_to_it(tmp_path: Path) -> None:

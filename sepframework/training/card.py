@@ -35,6 +35,8 @@ class CardFacts:
     #: Commands that trained the weights the run started from (``--init``), in order;
     #: ``None`` where the run started from weights whose commands are not known.
     earlier_commands: Sequence[str] | None = ()
+    #: Length of the training crops, in seconds.
+    crop_seconds: float | None = None
 
 
 def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
@@ -89,6 +91,10 @@ def _reproduce(facts: CardFacts) -> str:
             "them, then this model:\n\n```\n" + "\n".join([*facts.earlier_commands, facts.command]) + "\n```")
 
 
+def _crop_length(facts: CardFacts) -> str:
+    return f" of {facts.crop_seconds:g} s" if facts.crop_seconds else ""
+
+
 def _started_from(facts: CardFacts) -> str:
     init = facts.config.get("init")
     return f", starting from the weights of `{init}`" if init else ""
@@ -125,7 +131,7 @@ Sources: {", ".join(facts.metrics)}. Use it with `sep run --model {facts.name} s
 {len(facts.train_tracks)} training tracks and {len(facts.valid_tracks)} validation tracks of
 `{facts.dataset}`, split by whole song (about {facts.config["valid_fraction"]:.0%} of each singer's
 tracks held out). Validation songs: {", ".join(songs)}.
-Augmentation: random crops, remixing sources of different tracks (probability
+Augmentation: random crops{_crop_length(facts)}, remixing sources of different tracks (probability
 {facts.config["remix_probability"]}), random gains of ±{facts.config["gain_db"]} dB per source.
 
 ## Configuration

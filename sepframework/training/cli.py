@@ -54,6 +54,10 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict, args: dict
 @click.option("--valid-fraction", type=float, help="Share of each singer's tracks held out (by song).")
 @click.option("--remix-probability", type=float, help="Chance that an example mixes sources of different tracks.")
 @click.option("--gain-db", type=float, help="Random gain range (±dB) per source.")
+@click.option("--crop-seconds", type=float,
+              help="Length of the random training crops, for models that take any length (gru); "
+                   "longer crops teach longer context, at a proportional cost per step "
+                   "[default: the model's, 4 s for gru].")
 @click.option("--target", type=click.Choice(TARGETS), default=None,
               help="What masked magnitudes learn: the sources' magnitudes, their phase-sensitive "
                    "part, or (waveform) the source waveforms, by the SDR of the masked mixture's "

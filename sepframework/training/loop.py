@@ -45,6 +45,8 @@ class TrainConfig:
     valid_fraction: float = 0.15
     remix_probability: float = 0.5
     gain_db: float = 6.0
+    #: Seconds per training crop (``None``: the model's default; see ``Trainable.crop_samples``).
+    crop_seconds: float | None = None
     #: Training target of masking models: "magnitude", "phase-sensitive" or "waveform".
     target: str = "magnitude"
     #: Model folder or registry model whose weights start the run (``None``: random).
@@ -123,7 +125,7 @@ def fit(
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=0.5, patience=config.lr_patience
     )
-    sampler = RemixSampler(train, trainable.sources, trainable.segment_samples, trainable.channels,
+    sampler = RemixSampler(train, trainable.sources, trainable.crop_samples(config.crop_seconds), trainable.channels,
                            seed=config.seed, remix_probability=config.remix_probability, gain_db=config.gain_db)
     validator = Validator(valid, trainable.sources)
     history: list[dict[str, Any]] = []

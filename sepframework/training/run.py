@@ -40,6 +40,7 @@ def train_and_export(
     # before the data and the training: a bad --init fails at once, and a long run's
     # starting weights may be moved or replaced meanwhile
     earlier_commands = starting_commands(trainable, config.init, plugin, resume) if config.init else ()
+    crop_seconds = trainable.crop_samples(config.crop_seconds) / trainable.sample_rate
     tracks = load_tracks(data, trainable.sample_rate)
     result = fit(trainable, tracks, config, out, resume=resume)
     files = export_model(trainable, result.model, plugin, out)
@@ -63,7 +64,7 @@ def train_and_export(
         args=trainable.args, config=asdict(config), train_tracks=result.train_tracks,
         valid_tracks=result.valid_tracks, metrics=scores, epochs_run=len(result.history),
         best_epoch=result.best_epoch, seconds=result.seconds, device=device, command=command,
-        earlier_commands=earlier_commands,
+        earlier_commands=earlier_commands, crop_seconds=crop_seconds,
     )
     (out / CARD_NAME).write_text(render_card(facts))
     return metrics

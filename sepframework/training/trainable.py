@@ -18,6 +18,10 @@ from sepframework.interfaces import SeparationError, Separator
 from sepframework.training.spectra import TARGETS
 
 
+#: Shortest training crop ``--crop-seconds`` accepts.
+MIN_CROP_SECONDS = 0.5
+
+
 class Trainable(ABC):
     """A trainable model family, configured by ``args`` (the ``config.json`` arguments).
 
@@ -39,6 +43,9 @@ class Trainable(ABC):
     channels: ClassVar[int] = 1
     #: Markdown paragraph describing the model, for the model card.
     description: ClassVar[str] = ""
+    #: Whether the training crops may be longer or shorter than :attr:`segment_samples`
+    #: (``--crop-seconds``); False for a network that needs inputs of exactly that size.
+    variable_crop: ClassVar[bool] = False
 
     def __init__(self, args: Mapping[str, Any] | None = None, target: str = "magnitude") -> None:
         unknown = set(args or {}) - set(self.default_args)
@@ -59,7 +66,21 @@ class Trainable(ABC):
     @property
     @abstractmethod
     def segment_samples(self) -> int:
-        """Length of the training crops, in samples."""
+        """Default length of the training crops, in samples."""
+
+    def crop_samples(self, seconds: float | None) -> int:
+        """Length of the training crops: ``seconds`` (``--crop-seconds``), or by default
+        :attr:`segment_samples`. A clear error where this model cannot change it."""
+        if seconds is None:
+            return self.segment_samples
+        if not self.variable_crop:
+            raise SeparationError(
+                f"this model trains on fixed {self.segment_samples / self.sample_rate:.2f} s crops; "
+                "--crop-seconds does not apply to it"
+            )
+        if seconds < MIN_CROP_SECONDS:
+            raise SeparationError(f"--crop-seconds must be at least {MIN_CROP_SECONDS} s, got {seconds}")
+        return int(round(seconds * self.sample_rate))
 
     @abstractmethod
     def build_model(self) -> torch.nn.Module:

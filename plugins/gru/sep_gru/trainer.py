@@ -36,8 +36,9 @@ class GRUTrainable(Trainable):
         "masks computed from the channel-mean magnitude. A unidirectional (causal) model streams in "
         "real time with 64 ms algorithmic latency; a bidirectional one gives the best offline quality."
     )
-    #: Seconds of audio per training crop.
+    #: Seconds of audio per training crop, unless ``--crop-seconds`` says otherwise.
     crop_seconds: ClassVar[float] = 4.0
+    variable_crop = True
 
     @property
     def config(self) -> GRUConfig:
