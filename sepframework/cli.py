@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from sepframework import __version__
+from sepframework.allocator import keep_freed_memory
 from sepframework.hub_cli import offline_option
 from sepframework.interfaces import SeparationError
 from sepframework.interrupts import raise_if_interrupted, request_interrupt
@@ -169,6 +170,7 @@ def _interrupt_on_sigterm() -> None:
 def main() -> None:
     """Entry point: user errors are one line on stderr, never a traceback."""
     _interrupt_on_sigterm()
+    keep_freed_memory()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import sepframework
+from sepframework.allocator import keep_freed_memory
 from sepframework.audio import audio_info, open_reader, read_audio, resample
 from sepframework.bench.measure import gpu_name, gpu_peak_mb, peak_rss_mb, reset_gpu_peak, timed
 from sepframework.engine import plan_segments
@@ -116,6 +117,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     """Run the job file ``argv[0]``, writing its result file; user errors become ``{"error": ...}``."""
+    keep_freed_memory()  # as the sep command does
     job = json.loads(Path(argv[0]).read_text())
     try:
         result = run_job(job)
