@@ -73,7 +73,9 @@ def expand_inputs(patterns: tuple[str, ...]) -> tuple[list[Path], list[str]]:
     errors: list[str] = []
     for pattern in patterns:
         path = Path(pattern)
-        if path.is_dir():
+        if not pattern.strip():  # Path("") is the current folder: never search it by accident
+            errors.append("an input is an empty path (an unset shell variable?)")
+        elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
             if not found:
                 errors.append(f"{pattern}: folder contains no audio files")

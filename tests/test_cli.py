@@ -31,6 +31,14 @@ def test_missing_input_is_one_clear_line(tmp_path) -> None:
     assert result.stderr.strip() == "error: missing.wav: no such file or folder"
 
 
+def test_an_empty_input_path_is_an_error_not_the_current_folder(tmp_path, write_wav) -> None:
+    write_wav("song.wav", seconds=1.0)  # would be separated if "" meant the current folder
+    result = sep("run", "--model", "repet-sim", "", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: an input is an empty path (an unset shell variable?)"
+    assert not (tmp_path / "separated").exists()
+
+
 def test_unknown_model_lists_the_models(tmp_path, write_wav) -> None:
     song = write_wav("song.wav", seconds=1.0)
     result = sep("run", "--model", "nope", str(song), cwd=tmp_path)
