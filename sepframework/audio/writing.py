@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import av
 import numpy as np
@@ -35,6 +35,8 @@ _MAX_CHANNELS = {"flac": 8, "mp3": 2}
 _INTEGER_SUBTYPES = {"PCM_16": (1 << 15, 0, np.int16), "PCM_24": (1 << 23, 8, np.int32)}
 #: Frames handed to the encoder at once (some libsndfile encoders fail on huge writes).
 _ENCODE_FRAMES = 1 << 16
+#: libsndfile's command switching the PEAK chunk of float files on or off (sndfile.h).
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
 
 
 class _Sink(Protocol):
@@ -209,13 +211,22 @@ class _SoundFileSink:
 
 
 class _UnsyncedSoundFile(sf.SoundFile):
-    """A SoundFile whose close skips ``fsync``.
+    """A SoundFile whose close skips ``fsync`` and that writes no ``PEAK`` chunk.
 
     libsndfile writes straight to the file, so ``SoundFile.flush`` (called by ``close``)
     only forces the data to disk: 30-50 ms per stem, on the critical path at the end of
     every separation. Stems need atomicity against a crash of the process (the temporary
     file and rename give it), not durability against power loss.
+
+    The optional ``PEAK`` chunk of float WAV (each channel's largest sample) costs
+    libsndfile a scalar pass over every sample written, about 20 ms per minute of
+    stereo 44.1 kHz audio; no reader needs it.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # before the first write; the header is rewritten without the chunk
+        sf._snd.sf_command(self._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, sf._snd.SF_FALSE)
 
     def flush(self) -> None:
         """Nothing to do: every write has already reached the file system."""

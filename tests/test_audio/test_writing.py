@@ -29,6 +29,18 @@ def test_float_wav_is_the_default_and_keeps_peaks_above_full_scale(tmp_path) -> 
     np.testing.assert_array_equal(audio, source)
 
 
+def test_float_wav_is_plain_header_and_samples_without_a_peak_chunk(tmp_path) -> None:
+    source = music(0.5, 44100)
+    path = write_audio(tmp_path / "vocals.wav", source, 44100)
+
+    data = path.read_bytes()
+
+    assert b"PEAK" not in data
+    # the samples, interleaved little-endian float32, fill the file after the header
+    samples = np.ascontiguousarray(source.T).astype("<f4").tobytes()
+    assert data.endswith(samples) and len(data) - len(samples) < 100
+
+
 @pytest.mark.parametrize(("subtype", "full_scale"), [("PCM_16", 1 << 15), ("PCM_24", 1 << 23)])
 @pytest.mark.parametrize("format", ["wav", "flac"])
 def test_integer_subtypes_round_to_the_nearest_step(tmp_path, format, subtype, full_scale) -> None:
