@@ -10,7 +10,7 @@ segment length, not on the input's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 import numpy as np
 
@@ -53,20 +53,23 @@ def separate_stream(
     blocks: Iterable[np.ndarray],
     segment: int,
     overlap: int,
+    sources: Collection[str] | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Separate a stream of (channels, n) blocks at the model rate, in order.
 
-    Yields dicts of finished (channels, m) output blocks, one per source; their
-    concatenation has exactly the input's length.
+    Yields dicts of finished (channels, m) output blocks, one per source in ``sources``
+    (default: all of the model's); their concatenation has exactly the input's length.
     """
     hop = segment - overlap
     fade_in = crossfade_weights(overlap, model.context_samples)
+    kept = set(model.sources if sources is None else sources)
     pending: list[np.ndarray] = []
     pending_len = 0
     tail: dict[str, np.ndarray] | None = None  # previous segment's last `overlap` samples
 
     def join(stems: dict[str, np.ndarray], emit: int) -> dict[str, np.ndarray]:
         nonlocal tail
+        stems = {name: stem for name, stem in stems.items() if name in kept}
         out = {}
         for name, stem in stems.items():
             stem = stem.astype(np.float32, copy=True)

@@ -159,7 +159,7 @@ def separate_file(
         ahead = math.ceil(segment * rate / model.sample_rate / READ_BLOCK) + 1
         blocks = prefetched(_resampled(counted(), rate, model.sample_rate, channels), depth=ahead)
         with contextlib.closing(blocks), OrderedWorker() as writing:
-            for out in separate_stream(model, blocks, segment, overlap):
+            for out in separate_stream(model, blocks, segment, overlap, computed):
                 raise_if_interrupted()
                 writing.submit(emit_separated, out)
             writing.submit(emit_rest)

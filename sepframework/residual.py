@@ -62,8 +62,8 @@ class MixtureBuffer:
 
     def residual(self, others: Mapping[str, np.ndarray]) -> np.ndarray:
         """The mixture minus ``others`` (equal-length (channels, n) stems at the input's rate)."""
-        first, *rest = others.values()
-        residual = np.subtract(self.take(first.shape[1]), first, dtype=np.float32)  # in the mixture's layout
-        for stem in rest:
+        stems = list(others.values())
+        residual = self.take(stems[0].shape[1])  # a fresh array, in the mixture's layout
+        for stem in stems:
             residual -= stem
         return residual

@@ -66,6 +66,19 @@ def test_chunked_output_equals_whole_output_for_a_local_model(length: int, sizes
         np.testing.assert_allclose(chunked[name], whole[name], atol=1e-5)
 
 
+def test_only_the_requested_sources_are_joined_and_they_equal_the_full_run() -> None:
+    rng = np.random.default_rng(3)
+    audio = rng.standard_normal((2, 16000 * 5)).astype(np.float32)
+    model = FIRSeparator()
+    segment, overlap = plan_segments(model, 1.0)
+    everything = joined(model, audio, segment, overlap, [4096])
+
+    parts = list(separate_stream(model, blocks_of(audio, [4096]), segment, overlap, sources=["vocals"]))
+
+    assert all(set(part) == {"vocals"} for part in parts)
+    np.testing.assert_array_equal(np.concatenate([part["vocals"] for part in parts], axis=1), everything["vocals"])
+
+
 def test_segments_are_bounded_whatever_the_input_length() -> None:
     model = FIRSeparator()
     segment, overlap = plan_segments(model, 1.0)
