@@ -98,11 +98,12 @@ class GRUSeparator(Separator):
         with one_cpu_thread():  # the GRU is sequential, and the audio threads use the other cores
             spec = self.stft.forward(end_padded(audio, self.stft))
             magnitude = np.abs(spec).mean(axis=0).T  # (frames, bins), channel mean
-            vocal_mask = self.vocal_mask(magnitude)
-            # The masks sum to one, so the accompaniment is the rest of the mixture: one
-            # iSTFT instead of two (equal to masking it separately up to float rounding).
-            vocals_spec = apply_spectral_masks(spec, vocal_mask[None], ("vocals",))["vocals"]
-            vocals = self.stft.inverse(vocals_spec, audio.shape[1])
+            # Masked in place (the mixture spectrogram is not needed again): no second
+            # spectrogram and no per-channel copy of the mask in memory. The masks sum to
+            # one, so the accompaniment is the rest of the mixture: one iSTFT instead of
+            # two (equal to masking it separately up to float rounding).
+            spec *= self.vocal_mask(magnitude)[None]
+            vocals = self.stft.inverse(spec, audio.shape[1])
         return {"vocals": vocals, "accompaniment": audio - vocals}
 
     def frame_processor(self) -> GRUFrameProcessor:
