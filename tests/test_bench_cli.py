@@ -55,14 +55,14 @@ def test_speed_run_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     [model] = document["results"]
     assert (model["model"], model["device"], model["error"]) == ("repet-sim", "cpu", None)
     assert model["audio_s"] == pytest.approx(5.0)
-    for key in ("rtf_end_to_end", "rtf_network", "load_s", "peak_rss_mb"):
+    for key in ("rtf_end_to_end", "rtf_next_song", "rtf_network", "load_s", "peak_rss_mb"):
         spread = model[key]
         assert len(spread["values"]) == 2 and all(value > 0 for value in spread["values"])
         assert spread["min"] <= spread["median"] <= spread["max"]
         assert (spread["min"], spread["max"]) == (min(spread["values"]), max(spread["values"]))
     assert model["peak_gpu_mb"] is None and model["streaming"] is None and model["quality"] is None
     assert "--duration 5 --repeat 2" in document["command"] and document["settings"]["repeat"] == 2
-    assert table.startswith("| Model | Device | End to end (×RT) |") and "| repet-sim | cpu |" in table
+    assert table.startswith("| Model | Device | End to end (×RT) | Next songs (×RT) |") and "| repet-sim | cpu |" in table
     assert "Stream latency" not in table and "GNSDR" not in table  # nothing measured, no column
     assert "repet-sim" in result.stdout and "out/run.json" in result.stdout
 

@@ -59,6 +59,7 @@ def table_rows(results: Sequence[ModelResult]) -> tuple[list[str], list[list[str
         ("Model", lambda r: r.model, True),
         ("Device", lambda r: r.device, True),
         ("End to end (×RT)", lambda r: _spread(r.rtf_end_to_end), True),
+        ("Next songs (×RT)", lambda r: _spread(r.rtf_next_song), True),
         ("Network alone (×RT)", lambda r: _spread(r.rtf_network), True),
         ("Load (s)", lambda r: _spread(r.load_s), True),
         ("Peak RSS (MiB)", lambda r: _spread(r.peak_rss_mb), True),

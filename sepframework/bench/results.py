@@ -50,6 +50,8 @@ class ModelResult:
     warmup_s: Spread | None = None
     #: Real-time factors: seconds of audio separated per second of processing (higher is faster).
     rtf_end_to_end: Spread | None = None
+    #: The same for the songs after the first of a process (``sep run`` with several inputs).
+    rtf_next_song: Spread | None = None
     rtf_network: Spread | None = None
     peak_rss_mb: Spread | None = None
     peak_gpu_mb: Spread | None = None
@@ -80,6 +82,7 @@ def aggregate(model: str, device: str, runs: Sequence[Mapping[str, Any]], error:
         load_s=spread("load_s"),
         warmup_s=spread("warmup_s"),
         rtf_end_to_end=Spread.of([run["audio_s"] / run["end_to_end_s"] for run in runs]),
+        rtf_next_song=Spread.of([run["audio_s"] / run["next_song_s"] for run in runs]),
         rtf_network=Spread.of([run["audio_s"] / run["network_s"] for run in runs]),
         peak_rss_mb=spread("peak_rss_mb"),
         peak_gpu_mb=spread("peak_gpu_mb") if first["peak_gpu_mb"] is not None else None,
