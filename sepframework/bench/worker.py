@@ -2,7 +2,8 @@
 
 A fresh process per job keeps load times cold and memory peaks separate between models
 and runs. The job file is a JSON object naming the ``model``, the ``device``, the
-``song`` to separate, a ``scratch`` folder for the stems, optionally ``quality``
+``song`` to separate, a ``scratch`` folder for the stems (written to a fresh folder in it,
+deleted after the timing), optionally ``quality``
 (``dataset``, ``metric``, ``limit``) and where to write the ``result``: a JSON object of
 measurements, or ``{"error": message}`` for a user-facing error.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -91,14 +93,16 @@ def measure_speed(model: Separator, name: str, song: Path, scratch: Path) -> dic
     device = model.device
     warmup_s = _warm_up(model, song)
     reset_gpu_peak(device)
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as stems:  # new files, as for a user; deleted untimed
 
-    def separate() -> dict[str, Path]:
-        return separate_file(song, model, OutputSpec(outdir=scratch, overwrite=True), model_name=name)
+        def separate(folder: str) -> dict[str, Path]:
+            return separate_file(song, model, OutputSpec(outdir=Path(stems, folder)), model_name=name)
 
-    paths, end_to_end_s = timed(separate, device)
-    next_song_s = timed(separate, device)[1]
-    peak_rss, peak_gpu = peak_rss_mb(), gpu_peak_mb(device)
-    output = audio_info(next(iter(paths.values())))
+        paths, end_to_end_s = timed(lambda: separate("first"), device)
+        next_song_s = timed(lambda: separate("next"), device)[1]
+        peak_rss, peak_gpu = peak_rss_mb(), gpu_peak_mb(device)
+        output = audio_info(next(iter(paths.values())))
     return {
         "sample_rate": model.sample_rate,
         "gpu": gpu_name(device),
