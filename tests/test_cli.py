@@ -25,6 +25,18 @@ def test_version_and_help_teach_the_commands(tmp_path) -> None:
     assert "--overwrite" in sep("run", "--help", cwd=tmp_path).stdout
 
 
+def test_help_lists_every_command_without_importing_pytorch(tmp_path) -> None:
+    from sepframework.cli import LAZY_COMMANDS
+
+    probe = ("import sys; from sepframework.cli import main; sys.argv = ['sep', '--help']\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch loaded' if 'torch' in sys.modules else 'no torch')")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("no torch")
+    for command, (_, _, summary) in LAZY_COMMANDS.items():
+        assert f"{command}  " in result.stdout and summary in result.stdout
+
+
 def test_missing_input_is_one_clear_line(tmp_path) -> None:
     result = sep("run", "--model", "repet-sim", "missing.wav", cwd=tmp_path)
     assert result.returncode == 1
