@@ -145,7 +145,11 @@ def separate_file(
             emitted += next(iter(blocks.values())).shape[1]
 
         def emit_separated(out: dict[str, np.ndarray]) -> None:
-            emit({name: back[name].process(out[name]) if back else out[name] for name in computed})
+            # block by block: the writer's arrays stay small and are reused, not a
+            # segment's worth of fresh memory at the input's rate per stem
+            for start in range(0, next(iter(out.values())).shape[1], READ_BLOCK):
+                part = {name: out[name][:, start : start + READ_BLOCK] for name in computed}
+                emit({name: back[name].process(part[name]) for name in computed} if back else part)
 
         def emit_rest() -> None:
             if back:
