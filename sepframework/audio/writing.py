@@ -225,7 +225,8 @@ class _UnsyncedSoundFile(sf.SoundFile):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # before the first write; the header is rewritten without the chunk
+        # before the first write (the header is rewritten without the chunk); soundfile has
+        # no API for this command, so it goes through soundfile's own libsndfile binding
         sf._snd.sf_command(self._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, sf._snd.SF_FALSE)
 
     def flush(self) -> None:
