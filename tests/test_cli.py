@@ -25,16 +25,24 @@ def test_version_and_help_teach_the_commands(tmp_path) -> None:
     assert "--overwrite" in sep("run", "--help", cwd=tmp_path).stdout
 
 
+def help_without_torch(args: list[str], cwd: Path) -> str:
+    """``sep ARGS`` run in-process in a fresh interpreter; fails if it imported PyTorch."""
+    probe = (f"import sys; from sepframework.cli import main; sys.argv = ['sep', *{args!r}]\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch loaded' if 'torch' in sys.modules else 'no torch')")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("no torch"), f"sep {' '.join(args)} imported PyTorch"
+    return result.stdout
+
+
 def test_help_lists_every_command_without_importing_pytorch(tmp_path) -> None:
     from sepframework.cli import LAZY_COMMANDS
 
-    probe = ("import sys; from sepframework.cli import main; sys.argv = ['sep', '--help']\n"
-             "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch loaded' if 'torch' in sys.modules else 'no torch')")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.rstrip().endswith("no torch")
+    text = help_without_torch(["--help"], tmp_path)
     for command, (_, _, summary) in LAZY_COMMANDS.items():
-        assert f"{command}  " in result.stdout and summary in result.stdout
+        assert f"{command}  " in text and summary in text
+    for command in ["run", *LAZY_COMMANDS]:
+        assert "Usage: sep " in help_without_torch([command, "--help"], tmp_path)
 
 
 def test_missing_input_is_one_clear_line(tmp_path) -> None:

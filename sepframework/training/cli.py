@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from sepframework.interfaces import SeparationError
-from sepframework.training.spectra import TARGETS
+from sepframework.training.targets import TARGETS
 
 
 def _parse_args(pairs: tuple[str, ...]) -> dict:

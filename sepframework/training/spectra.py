@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import torch
 
-#: Names of the training targets, for ``TrainConfig.target`` and ``sep train --target``.
-TARGETS = ("magnitude", "phase-sensitive", "waveform")
+from sepframework.training.targets import TARGETS
 
 #: Upper bound (dB) of a :func:`waveform_loss` example's SDR: near it, gradients fade.
 SDR_CEILING_DB = 30.0

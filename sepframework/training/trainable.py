@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 
 from sepframework.interfaces import SeparationError, Separator
-from sepframework.training.spectra import TARGETS
+from sepframework.training.targets import TARGETS
 
 
 #: Shortest training crop ``--crop-seconds`` accepts.
