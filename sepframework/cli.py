@@ -60,9 +60,18 @@ def cli() -> None:
     """
 
 
-def expand_inputs(patterns: tuple[str, ...]) -> tuple[list[Path], list[str]]:
-    """Files named by ``patterns`` (files, folders searched recursively, globs) and errors."""
+def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tuple[list[Path], list[str]]:
+    """Files named by ``patterns`` (files, folders searched recursively, globs) and errors.
+
+    Folder searches and globs skip files inside ``outdir``, so that separating a folder
+    again does not separate the stems written there by an earlier run.
+    """
     from sepframework.audio import AUDIO_EXTENSIONS
+
+    excluded = outdir.absolute() if outdir is not None else None
+
+    def wanted(path: Path) -> bool:
+        return path.is_file() and (excluded is None or not path.absolute().is_relative_to(excluded))
 
     files: list[Path] = []
     errors: list[str] = []
@@ -71,14 +80,14 @@ def expand_inputs(patterns: tuple[str, ...]) -> tuple[list[Path], list[str]]:
         if not pattern.strip():  # Path("") is the current folder: never search it by accident
             errors.append("an input is an empty path (an unset shell variable?)")
         elif path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and wanted(p))
             if not found:
                 errors.append(f"{pattern}: folder contains no audio files")
             files.extend(found)
         elif path.exists():
             files.append(path)
         elif glob.has_magic(pattern):
-            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if wanted(Path(p)))
             if not found:
                 errors.append(f"{pattern}: no file matches")
             files.extend(found)
@@ -92,7 +101,7 @@ def expand_inputs(patterns: tuple[str, ...]) -> tuple[list[Path], list[str]]:
 @click.option("-m", "--model", "model_name", default=None, help="Model name (see `sep models`); default: the bundled default model.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("separated"), show_default=True, help="Output folder.")
-@click.option("--template", default="{track}/{source}.{ext}", show_default=True, help="Output path inside OUTDIR; fields {track} {source} {ext} {model}.")
+@click.option("--template", default="{track}/{source}.{ext}", show_default=True, help="Output path inside OUTDIR; fields {track} {source} {ext} {model} {parent} (the input's folder name).")
 @click.option("--format", "fmt", type=click.Choice(["wav", "flac", "mp3"]), default="wav", show_default=True, help="Output format.")
 @click.option("--subtype", default=None, help="Sample format, e.g. PCM_16, PCM_24, FLOAT (default: FLOAT for wav, PCM_24 for flac).")
 @click.option("--stems", default=None, help="Comma-separated sources to write, e.g. vocals (default: all).")
@@ -105,22 +114,28 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
     """Separate INPUTS (audio files, folders or glob patterns) into stems.
 
     Stems go to OUTDIR/<track>/<source>.<format>, e.g. separated/song/vocals.wav.
-    Existing files are never replaced without --overwrite. When some inputs fail, the
-    others are still separated and the exit status is 1.
+    Existing files are never replaced without --overwrite, and inputs that would write
+    the same files (a/song.wav and b/song.wav) are an error before anything starts.
+    Folders are searched without OUTDIR. When some inputs fail, the others are still
+    separated and the exit status is 1.
     """
     import sepframework
-    from sepframework.pipeline import OutputSpec, separate_file
+    from sepframework.engine import plan_segments
+    from sepframework.pipeline import OutputSpec, check_batch, separate_file
     from sepframework.streaming import separate_file_streaming
 
-    files, failures = expand_inputs(inputs)
+    spec = OutputSpec(outdir=outdir, template=template, format=fmt, subtype=subtype, overwrite=overwrite)
+    files, failures = expand_inputs(inputs, outdir)
     for failure in failures:
         click.echo(f"error: {failure}", err=True)
     if not files:
         raise SystemExit(1)
     model = sepframework.load(model_name, device=device)
     name = model_name or sepframework.registry.default_model_name()
-    spec = OutputSpec(outdir=outdir, template=template, format=fmt, subtype=subtype, overwrite=overwrite)
     wanted = [s.strip() for s in stems.split(",") if s.strip()] if stems else None
+    check_batch(files, model, spec, wanted, name)
+    if not stream:
+        plan_segments(model, segment)
     show_progress = not quiet and sys.stderr.isatty()
     failed = len(failures)
     for path in files:

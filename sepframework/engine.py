@@ -10,6 +10,7 @@ segment length, not on the input's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Iterator
 
 import numpy as np
@@ -20,13 +21,22 @@ from sepframework.interfaces import SeparationError, Separator
 DEFAULT_SEGMENT_SECONDS = 30.0
 #: Default crossfade between segments, in seconds.
 DEFAULT_OVERLAP_SECONDS = 1.0
+#: Shortest segment a caller may ask for: shorter ones spend more on overlaps and
+#: per-call overhead than on the audio itself.
+MIN_SEGMENT_SECONDS = 1.0
 
 
 def plan_segments(model: Separator, segment_seconds: float | None) -> tuple[int, int]:
-    """Segment and overlap lengths in samples at the model's rate."""
+    """Segment and overlap lengths in samples at the model's rate.
+
+    ``segment_seconds`` is the caller's choice (at least :data:`MIN_SEGMENT_SECONDS`);
+    ``None`` takes the model's ``segment_seconds``.
+    """
     seconds = getattr(model, "segment_seconds", DEFAULT_SEGMENT_SECONDS) if segment_seconds is None else segment_seconds
-    if seconds <= 0:
-        raise SeparationError(f"--segment must be positive, got {seconds}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise SeparationError(f"--segment must be a positive number of seconds, got {seconds}")
+    if segment_seconds is not None and seconds < MIN_SEGMENT_SECONDS:
+        raise SeparationError(f"--segment {seconds} s is too short; use at least {MIN_SEGMENT_SECONDS:g} s")
     segment = int(round(seconds * model.sample_rate))
     default_overlap = min(DEFAULT_OVERLAP_SECONDS * model.sample_rate, segment / 4)
     overlap = max(int(default_overlap), 2 * model.context_samples + 1)

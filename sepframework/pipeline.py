@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sepframework.audio import AudioWriter, OutputExistsError, StreamResampler, open_reader
+from sepframework.audio import AudioWriter, OutputExistsError, StreamResampler, checked_subtype, open_reader
 from sepframework.background import OrderedWorker, prefetched
 from sepframework.engine import plan_segments, separate_stream
 from sepframework.interfaces import SeparationError, Separator
@@ -20,6 +20,8 @@ from sepframework.residual import MixtureBuffer, residual_source
 
 #: Default output layout: ``OUTDIR/<track name>/<source>.<ext>``.
 DEFAULT_TEMPLATE = "{track}/{source}.{ext}"
+#: The fields an output template may use.
+TEMPLATE_FIELDS = "{track}, {source}, {ext}, {model} and {parent}"
 #: Samples read from the input per block.
 READ_BLOCK = 1 << 16
 
@@ -36,37 +38,70 @@ class OutputSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outdir", Path(self.outdir))  # accept str paths too
+        checked_subtype(self.format, self.subtype)  # an unknown format or subtype fails here, once
 
     def paths(self, input_path: Path, sources: Sequence[str], model: str) -> dict[str, Path]:
-        """The output path of each source of ``input_path``."""
+        """The output path of each source of ``input_path``.
+
+        Template fields: ``{track}`` (the input's name without extension), ``{source}``,
+        ``{ext}`` (the format), ``{model}`` and ``{parent}`` (the input's folder name).
+        """
         track = input_path.name.split(".")[0] if input_path.name.endswith(".stem.mp4") else input_path.stem
         model = model.replace("://", "-").replace("/", "-").replace(":", "-").replace("@", "-")  # hf://org/repo@rev
+        parent = input_path.absolute().parent.name
         paths = {}
         for source in sources:
             try:
-                relative = self.template.format(track=track, source=source, ext=self.format, model=model)
+                relative = self.template.format(track=track, source=source, ext=self.format, model=model, parent=parent)
             except (KeyError, IndexError, ValueError) as error:
+                raise SeparationError(f"bad output template '{self.template}': use the fields {TEMPLATE_FIELDS}") from error
+            if not relative.lower().endswith(f".{self.format}"):
                 raise SeparationError(
-                    f"bad output template '{self.template}': use the fields "
-                    "{track}, {source}, {ext} and {model}"
-                ) from error
+                    f"output template '{self.template}' does not name .{self.format} files; end it with .{{ext}}"
+                )
             paths[source] = self.outdir / relative
         if len(set(paths.values())) != len(paths):
             raise SeparationError(f"output template '{self.template}' gives every source the same file")
         return paths
 
 
-def plan_outputs(
+def stem_paths(
     input_path: Path, model: Separator, output: OutputSpec, stems: Sequence[str] | None, model_name: str
 ) -> dict[str, Path]:
-    """The path of each requested stem, after checking the stems and existing files."""
+    """The path of each requested stem (default: all of the model's); unknown stems are an error."""
     stems = list(stems or model.sources)
     unknown = [name for name in stems if name not in model.sources]
     if unknown:
         raise SeparationError(
             f"unknown stem(s) {', '.join(unknown)}; this model gives {', '.join(model.sources)}"
         )
-    paths = output.paths(input_path, stems, model_name)
+    return output.paths(input_path, stems, model_name)
+
+
+def check_batch(
+    inputs: Sequence[Path], model: Separator, output: OutputSpec, stems: Sequence[str] | None, model_name: str
+) -> None:
+    """Check the stems and template for a batch of inputs, before any is separated.
+
+    Raises a ``SeparationError`` when two inputs (e.g. ``a/song.wav`` and ``b/song.wav``)
+    would write the same file, instead of the later one replacing the earlier's stems.
+    """
+    writers: dict[Path, Path] = {}
+    for input_path in inputs:
+        for path in stem_paths(input_path, model, output, stems, model_name).values():
+            earlier = writers.setdefault(path.absolute(), input_path)
+            if earlier != input_path:
+                raise SeparationError(
+                    f"{earlier} and {input_path} would both write {path}; give each its own folder with "
+                    "--template '{parent}/{track}/{source}.{ext}', or separate them in two runs with different -o"
+                )
+
+
+def plan_outputs(
+    input_path: Path, model: Separator, output: OutputSpec, stems: Sequence[str] | None, model_name: str
+) -> dict[str, Path]:
+    """The path of each requested stem, after checking the stems and existing files."""
+    paths = stem_paths(input_path, model, output, stems, model_name)
     existing = [str(path) for path in paths.values() if path.exists()]
     if existing and not output.overwrite:
         raise OutputExistsError(f"output already exists: {', '.join(existing)} (use --overwrite to replace)")

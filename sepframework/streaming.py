@@ -53,7 +53,10 @@ class StreamingModel(Protocol):
 def streaming_model(model: Separator) -> StreamingModel:
     """``model`` if it can stream, else a :class:`SeparationError` naming it."""
     if not isinstance(model, StreamingModel):
-        raise SeparationError(f"model {type(model).__name__} cannot stream (it is not frame-causal)")
+        raise SeparationError(
+            f"this model ({type(model).__name__}) cannot stream: it is not frame-causal; "
+            "use a causal model such as 'gru-stream'"
+        )
     if not model.stft.center:
         raise SeparationError("streaming needs a centred STFT (center=True)")
     return model

@@ -67,18 +67,51 @@ def test_glob_inputs_and_a_glob_that_matches_nothing(tmp_path, write_wav) -> Non
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"a", "b"}
 
 
-def test_bad_option_values_are_one_error_line(tmp_path, write_wav) -> None:
-    song = write_wav("song.wav", seconds=1.0, rate=16000)
+def test_bad_option_values_are_one_error_line_before_any_input_is_separated(tmp_path, write_wav) -> None:
+    songs = [str(write_wav(name, seconds=1.0, rate=16000)) for name in ("a.wav", "b.wav")]
     for args, message in [
-        (["--segment", "0"], "--segment must be positive, got 0"),
+        (["--segment", "0"], "--segment must be a positive number of seconds, got 0.0"),
+        (["--segment", "nan"], "--segment must be a positive number of seconds, got nan"),
+        (["--segment", "inf"], "--segment must be a positive number of seconds, got inf"),
+        (["--segment", "0.001"], "--segment 0.001 s is too short; use at least 1 s"),
         (["--template", "{nope}.{ext}"], "bad output template '{nope}.{ext}'"),
+        (["--template", "{track}/{source}.mp3"],
+         "output template '{track}/{source}.mp3' does not name .wav files; end it with .{ext}"),
+        (["--subtype", "PCM_8"], "wav cannot store subtype 'PCM_8'; use FLOAT, PCM_24, PCM_16"),
+        (["--stems", "drums"], "unknown stem(s) drums; this model gives vocals, accompaniment"),
         (["--device", "tpu"], "unknown device 'tpu'"),
     ]:
-        result = sep("run", "--model", "repet-sim", *args, str(song), cwd=tmp_path)
+        result = sep("run", "--model", "repet-sim", *args, *songs, cwd=tmp_path)
         assert result.returncode == 1, args
-        lines = [line for line in result.stderr.splitlines() if line != "1 input(s) failed"]
+        lines = result.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
-    assert not (tmp_path / "separated").exists() or not any((tmp_path / "separated").rglob("*.wav"))
+    assert not (tmp_path / "separated").exists()
+
+
+def test_separating_a_folder_again_skips_the_stems_written_inside_it(tmp_path, write_wav) -> None:
+    write_wav("music/a.wav", seconds=1.0, rate=16000)
+    for _ in range(2):
+        result = sep("run", "--model", "repet-sim", "-q", "--overwrite", ".", cwd=tmp_path / "music")
+        assert result.returncode == 0, result.stderr
+    written = sorted(str(p.relative_to(tmp_path / "music")) for p in (tmp_path / "music").rglob("*.wav"))
+    assert written == ["a.wav", "separated/a/accompaniment.wav", "separated/a/vocals.wav"]
+
+
+def test_inputs_that_would_write_the_same_stems_are_an_error_before_any_is_separated(tmp_path, write_wav) -> None:
+    write_wav("music/x/song.wav", seconds=1.0, rate=16000)
+    write_wav("music/y/song.wav", seconds=1.0, rate=16000)
+    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "--overwrite", "music", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: music/x/song.wav and music/y/song.wav would both write out/song/vocals.wav; give each its own "
+        "folder with --template '{parent}/{track}/{source}.{ext}', or separate them in two runs with different -o"]
+    assert not (tmp_path / "out").exists()
+
+    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "--template", "{parent}/{track}/{source}.{ext}",
+                 "music", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.wav")) == [
+        "x/song/accompaniment.wav", "x/song/vocals.wav", "y/song/accompaniment.wav", "y/song/vocals.wav"]
 
 
 def test_a_failing_model_is_reported_per_file_and_the_batch_goes_on(tmp_path, write_wav) -> None:

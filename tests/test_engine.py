@@ -111,7 +111,14 @@ def test_no_click_at_segment_boundaries_for_a_model_that_differs_per_segment() -
 
 
 def test_too_short_segment_is_a_clear_error() -> None:
-    with pytest.raises(SeparationError, match="too short"):
+    class LongContext(FIRSeparator):
+        context_samples = 8000
+
+    with pytest.raises(SeparationError, match="too short; use at least 1 s"):
         plan_segments(FIRSeparator(), 0.01)
+    with pytest.raises(SeparationError, match="too short for model overlap; use at least 4.00 s"):
+        plan_segments(LongContext(), 2.0)
     with pytest.raises(SeparationError, match="positive"):
         plan_segments(FIRSeparator(), -1)
+    with pytest.raises(SeparationError, match="positive number of seconds, got nan"):
+        plan_segments(FIRSeparator(), float("nan"))

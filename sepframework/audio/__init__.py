@@ -10,6 +10,7 @@ from sepframework.audio.writing import (
     MP3_SAMPLE_RATES,
     SUPPORTED_WRITE_FORMATS,
     AudioWriter,
+    checked_subtype,
     write_audio,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "OutputExistsError",
     "StreamResampler",
     "audio_info",
+    "checked_subtype",
     "open_reader",
     "read_audio",
     "resample",

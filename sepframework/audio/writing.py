@@ -72,7 +72,10 @@ class AudioWriter:
         self.path = Path(path)
         self.sample_rate, self.channels, self.overwrite = sample_rate, channels, overwrite
         self.format = format.lower()
-        self.subtype = _checked_subtype(self.path, self.format, subtype)
+        try:
+            self.subtype = checked_subtype(self.format, subtype)
+        except AudioError as error:
+            raise AudioError(f"{self.path}: {error}") from None
         _check_layout(self.path, self.format, sample_rate, channels)
         if self.path.is_dir():
             raise AudioError(f"{self.path}: is a folder, cannot write audio there")
@@ -256,15 +259,19 @@ class _PyAVMp3Sink:
             self._container.close()
 
 
-def _checked_subtype(path: Path, format: str, subtype: str | None) -> str | None:
+def checked_subtype(format: str, subtype: str | None) -> str | None:
+    """The subtype to write ``format`` with (its default for ``None``), in upper case.
+
+    Raises :class:`AudioError` for an unknown format or a subtype the format cannot store.
+    """
     if format not in SUPPORTED_WRITE_FORMATS:
-        raise AudioError(f"{path}: cannot write format '{format}'; use {', '.join(SUPPORTED_WRITE_FORMATS)}")
+        raise AudioError(f"cannot write format '{format}'; use {', '.join(SUPPORTED_WRITE_FORMATS)}")
     subtypes = SUPPORTED_WRITE_FORMATS[format]
     if subtype is None:
         return subtypes[0] if subtypes else None
     if subtype.upper() not in subtypes:
         allowed = f"use {', '.join(subtypes)}" if subtypes else "it takes no subtype"
-        raise AudioError(f"{path}: {format} cannot store subtype '{subtype}'; {allowed}")
+        raise AudioError(f"{format} cannot store subtype '{subtype}'; {allowed}")
     return subtype.upper()
 
 
