@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sepframework import plugins, registry
 from sepframework.interfaces import SeparationError, Separator
 
@@ -25,7 +27,9 @@ def model_names() -> list[str]:
 
 
 def load(name: str | None = None, device: str = "auto") -> Separator:
-    """Load the model ``name`` (registry entry or plugin name; default: the bundled default).
+    """Load the model ``name``: a registry entry, a plugin name or a model folder (its
+    ``config.json`` and safetensors weights, e.g. what ``sep train`` wrote); default: the
+    bundled default.
 
     >>> import sepframework as sep
     >>> model = sep.load("unet")           # doctest: +SKIP
@@ -39,7 +43,14 @@ def load(name: str | None = None, device: str = "auto") -> Separator:
         args = registry.read_config(files).get("args", {})
     elif name in plugins.plugin_names():
         plugin_name, files, args = name, None, {}
+    elif Path(name).is_dir():
+        files = {path.name: path for path in registry.model_folder_files(Path(name))}
+        config = registry.read_config(files)
+        plugin_name, args = config["plugin"], config.get("args", {})
     else:
-        raise SeparationError(f"unknown model '{name}'; available models: {', '.join(model_names())}")
+        raise SeparationError(
+            f"unknown model '{name}'; available models: {', '.join(model_names())} (or a model folder such as "
+            "one `sep train` wrote)"
+        )
     separator_class = plugins.get_plugin(plugin_name).load()
     return separator_class.load(args, files, device)

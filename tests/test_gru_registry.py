@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import sepframework
 from sepframework.datasets import iter_tracks
+from sepframework.interfaces import SeparationError
 from sepframework.training.validation import Validator
 from sep_gru.model import WEIGHTS_FILE, GRUSeparator
 
@@ -44,3 +48,21 @@ def test_shipped_model_separates_held_out_clips(name: str, mir1k: Path) -> None:
     assert len(tracks) == len(HELD_OUT)
     scores = Validator(tracks, model.sources)(model)
     assert scores["vocals"]["GNSDR"] > MIN_VOCALS_NSDR_DB
+
+
+def test_a_model_folder_loads_like_its_registry_entry(tmp_path: Path) -> None:
+    files = shipped("gru-stream")
+    folder = tmp_path / "my-run"
+    folder.mkdir()
+    for name in (WEIGHTS_FILE, "config.json"):
+        shutil.copy(files[name], folder / name)
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 16000)).astype(np.float32)
+
+    from_folder = sepframework.load(str(folder), "cpu").separate_block(audio)
+    from_registry = sepframework.load("gru-stream", "cpu").separate_block(audio)
+
+    for source in ("vocals", "accompaniment"):
+        np.testing.assert_array_equal(from_folder[source], from_registry[source])
+    (folder / "config.json").unlink()
+    with pytest.raises(SeparationError, match="has no config.json, so it is not a sepframework model"):
+        sepframework.load(str(folder), "cpu")
