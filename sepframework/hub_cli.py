@@ -75,7 +75,14 @@ def add(name: str, repo_id: str | None, revision: str | None, folder: Path | Non
     Reads config.json (plugin, args) and the card's YAML (licence, metrics), and records
     the sha256 of config.json and every *.safetensors file.
     """
-    entry = entry_from_folder(name, folder or registry_dir() / name, repo_id, revision)
+    bundled = registry_dir() / name
+    entry = entry_from_folder(name, folder or bundled, repo_id, revision)
+    if entry.revision is None and folder is not None and folder.absolute() != bundled.absolute():
+        raise click.UsageError(
+            f"the entry would find its files neither in {bundled} nor on the Hub (no revision); copy "
+            f"{folder} to {bundled}, or publish it first: sep registry publish {name} --repo ORG/REPO "
+            f"--folder {folder} --write-index"
+        )
     path = write_entry(entry)
     pinned = f"pinned at {entry.revision}" if entry.revision else "not published (revision null)"
     click.echo(f"{name}: {len(entry.files)} file(s) recorded in {path}, {entry.repo_id} {pinned}")

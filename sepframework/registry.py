@@ -341,7 +341,7 @@ def entry_from_folder(
     previous = index().get(name)
     repo_id = repo_id or (previous.repo_id if previous else None)
     if not repo_id:
-        raise RegistryError(f"model '{name}' has no Hub repo id yet: give one (ORG/REPO)")
+        raise RegistryError(f"model '{name}' has no Hub repo id yet: give one with --repo ORG/REPO")
     if revision is None and previous is not None and previous.files == sha256s:
         revision = previous.revision
     if revision is not None and not is_commit_sha(revision):

@@ -41,6 +41,15 @@ def test_registry_add_records_the_folder_config_card_and_sha256s(empty_registry,
     assert registry.fetch(entry) == {name: folder / name for name in entry.files}
 
 
+def test_registry_add_refuses_an_entry_that_could_find_no_files(empty_registry, make_model_folder, tmp_path) -> None:
+    folder = make_model_folder(tmp_path / "my-run")
+    result = CliRunner().invoke(registry_command, ["add", "toy", "--repo", "org/toy", "--folder", str(folder)])
+    assert result.exit_code == 2
+    assert (f"the entry would find its files neither in {empty_registry / 'toy'} nor on the Hub (no revision); "
+            f"copy {folder} to {empty_registry / 'toy'}") in " ".join(result.output.split())
+    assert "toy" not in registry.index()
+
+
 class RateFromArgs(Separator):
     """A plugin whose sample rate is a constructor argument (no class attribute)."""
 
