@@ -14,7 +14,7 @@ from sepframework import __version__
 from sepframework.allocator import keep_freed_memory
 from sepframework.hub_cli import offline_option
 from sepframework.interfaces import SeparationError
-from sepframework.interrupts import raise_if_interrupted, request_interrupt
+from sepframework.interrupts import exit_status, raise_if_interrupted, request_interrupt
 
 #: Subcommands living in their own modules, imported only when invoked.
 LAZY_COMMANDS = {
@@ -167,7 +167,7 @@ def _interrupt_on_sigterm() -> None:
     (recorded too, in case it lands in a C callback that drops it)."""
 
     def handler(signum: int, frame: object) -> None:
-        request_interrupt()
+        request_interrupt(signum)
         raise KeyboardInterrupt
 
     def unraisable(report: sys.UnraisableHookArgs) -> None:
@@ -187,7 +187,7 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(exit_status())
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
@@ -196,7 +196,7 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(exit_status())
 
 
 if __name__ == "__main__":

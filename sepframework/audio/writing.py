@@ -83,9 +83,12 @@ class AudioWriter:
             self._check_absent()
         self._temp: Path | None = None
         self._sink: _Sink | None = None
+        self._created_folders: list[Path] = []  # deepest first, removed again if the write fails
 
     def __enter__(self) -> AudioWriter:
         try:
+            self._created_folders = [folder for folder in (self.path.parent, *self.path.parent.parents)
+                                     if not folder.exists()]
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._temp, descriptor = _create_hidden_temp(self.path)
         except FileExistsError as error:  # from mkdir: a file where a folder should be
@@ -97,6 +100,7 @@ class AudioWriter:
                 self._sink = self._open_sink(self._temp, descriptor)
         except BaseException:
             self._temp.unlink(missing_ok=True)
+            self._remove_created_folders()
             raise
         return self
 
@@ -118,6 +122,7 @@ class AudioWriter:
         self._sink = self._temp = None
         if sink is None or temp is None:
             return
+        written = False
         try:
             if exc_type is not None:
                 with contextlib.suppress(Exception):
@@ -129,8 +134,19 @@ class AudioWriter:
                 self._check_absent()
             with _write_errors(self.path):
                 os.replace(temp, self.path)
+            written = True
         finally:
             temp.unlink(missing_ok=True)
+            if not written:
+                self._remove_created_folders()
+
+    def _remove_created_folders(self) -> None:
+        """Remove the folders this writer created, where nothing else was put in them since."""
+        for folder in self._created_folders:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: another file lives there now
+                return
 
     def _check_absent(self) -> None:
         if self.path.exists() or self.path.is_symlink():

@@ -167,6 +167,16 @@ def test_an_interrupted_write_leaves_no_file_behind(tmp_path, interruption) -> N
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_failed_write_removes_the_folders_it_created_and_only_those(tmp_path) -> None:
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept/other.txt").write_text("not ours")
+    for path in (tmp_path / "new/song/vocals.wav", tmp_path / "kept/song/vocals.wav"):
+        with pytest.raises(RuntimeError), AudioWriter(path, 8000, 1) as writer:
+            writer.write(music(0.1, 8000)[:1])
+            raise RuntimeError("model crashed")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["kept", "kept/other.txt"]
+
+
 def test_existing_files_are_kept_unless_overwrite(tmp_path) -> None:
     path = tmp_path / "vocals.wav"
     path.write_bytes(b"keep me")
