@@ -330,3 +330,55 @@ def test_a_card_says_when_the_starting_weights_have_no_known_commands(tmp_path: 
     card = (tmp_path / "tuned" / "README.md").read_text()
     assert f"started from the trained weights of `{tmp_path / 'base'}` (`--init`), whose training commands are not known" in card
     assert reproduce_commands(card) == ["sep train tiny ..."]
+
+
+def test_an_earlier_run_is_kept_unless_resumed_or_overwritten(tmp_path: Path) -> None:
+    data, out = write_mini_dataset(tmp_path / "mini"), tmp_path / "out"
+    config = TrainConfig.for_trainable(TinyTrainable, epochs=1)
+    train_and_export("tiny", TinyTrainable(), data, out, config)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert sorted(before) == ["README.md", "checkpoint.pt", "config.json", "metrics.json", "model.safetensors"]
+    with pytest.raises(SeparationError) as error:
+        train_and_export("tiny", TinyTrainable(), data, out, config)
+    assert str(error.value) == (f"{out} already holds a model or training run (model.safetensors, config.json, "
+                                "metrics.json, README.md, checkpoint.pt); pass --resume to continue its training, "
+                                "--overwrite to start over, or choose another --out")
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    with pytest.raises(SeparationError, match=r"^--resume continues the run in .*out and --overwrite replaces it: "
+                                              r"pass only one of them$"):
+        train_and_export("tiny", TinyTrainable(), data, out, config, resume=True, overwrite=True)
+    config.epochs = 2
+    assert train_and_export("tiny", TinyTrainable(), data, out, config, resume=True)["epochs_run"] == 2
+    assert (out / "model.safetensors").read_bytes() != before["model.safetensors"]
+    config.epochs = 1
+    assert train_and_export("tiny", TinyTrainable(), data, out, config, overwrite=True)["epochs_run"] == 1
+    assert (out / "model.safetensors").read_bytes() == before["model.safetensors"]  # the same seeded run again
+    with pytest.raises(SeparationError, match=r"^--resume: no checkpoint at .*elsewhere/checkpoint.pt$"):
+        train_and_export("tiny", TinyTrainable(), data, tmp_path / "elsewhere", config, resume=True)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+class TrainingFails(TinyTrainable):
+    def loss(self, model: torch.nn.Module, mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("training failed")
+
+
+class LoadingFails(TinySeparator):
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> TinySeparator:
+        raise RuntimeError("loading the exported files failed")
+
+
+class ExportFails(TinyTrainable):
+    separator_class = LoadingFails
+
+
+def test_a_failed_run_leaves_no_model_files(tmp_path: Path) -> None:
+    data = write_mini_dataset(tmp_path / "mini")
+    config = TrainConfig.for_trainable(TinyTrainable, epochs=1)
+    with pytest.raises(RuntimeError, match="training failed"):
+        train_and_export("tiny", TrainingFails(), data, tmp_path / "out", config)
+    assert not (tmp_path / "out").exists()  # failed before its first checkpoint
+    with pytest.raises(RuntimeError, match="loading the exported files failed"):
+        train_and_export("tiny", ExportFails(), data, tmp_path / "out", config)
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["checkpoint.pt"]  # resumable, no model

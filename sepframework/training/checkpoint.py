@@ -34,7 +34,8 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 
 def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` to ``folder/checkpoint.pt``; the sampler state is stored as JSON."""
+    """Write ``state`` to ``folder/checkpoint.pt`` (creating ``folder``); the sampler state is stored as JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / CHECKPOINT_NAME
     temporary = path.with_suffix(".tmp")
     state = {**state, "sampler": json.dumps(state["sampler"])}
@@ -43,11 +44,16 @@ def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(folder: Path) -> dict[str, Any]:
-    """The state written by :func:`save_checkpoint` (tensors only, no pickled code)."""
+def checkpoint_path(folder: Path) -> Path:
+    """``folder/checkpoint.pt``; a clear error where there is none to resume."""
     path = folder / CHECKPOINT_NAME
     if not path.is_file():
         raise SeparationError(f"--resume: no checkpoint at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    return path
+
+
+def load_checkpoint(folder: Path) -> dict[str, Any]:
+    """The state written by :func:`save_checkpoint` (tensors only, no pickled code)."""
+    state = torch.load(checkpoint_path(folder), map_location="cpu", weights_only=True)
     state["sampler"] = json.loads(state["sampler"])
     return state

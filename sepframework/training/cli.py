@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shlex
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
 from sepframework.interfaces import SeparationError
 from sepframework.training.targets import TARGETS
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and infinities."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+POSITIVE = click.IntRange(min=1)
+NON_NEGATIVE = click.IntRange(min=0)
 
 
 def _parse_args(pairs: tuple[str, ...]) -> dict:
@@ -20,6 +36,8 @@ def _parse_args(pairs: tuple[str, ...]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SeparationError(f"--arg expects KEY=VALUE, got '{pair}'")
+        if key in args:
+            raise SeparationError(f"--arg {key} is given twice")
         try:
             args[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -44,17 +62,19 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict, args: dict
               help="Dataset folder: MIR-1K clips or a folder of stems (track/vocals.wav ...).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder for weights, config, metrics and card [default: runs/NAME].")
-@click.option("--epochs", type=int, help="Maximum number of epochs.")
-@click.option("--steps-per-epoch", type=int, help="Optimizer steps between validations.")
-@click.option("--batch-size", type=int, help="Examples per step.")
-@click.option("--learning-rate", type=float, help="Initial Adam learning rate.")
-@click.option("--patience", type=int, help="Stop after this many epochs without a better validation score.")
-@click.option("--lr-patience", type=int, help="Halve the learning rate after this many epochs without one.")
-@click.option("--seed", type=int, help="Seed of the split, the batches and (without --init) the initial weights.")
-@click.option("--valid-fraction", type=float, help="Share of each singer's tracks held out (by song).")
-@click.option("--remix-probability", type=float, help="Chance that an example mixes sources of different tracks.")
-@click.option("--gain-db", type=float, help="Random gain range (±dB) per source.")
-@click.option("--crop-seconds", type=float,
+@click.option("--epochs", type=POSITIVE, help="Maximum number of epochs.")
+@click.option("--steps-per-epoch", type=POSITIVE, help="Optimizer steps between validations.")
+@click.option("--batch-size", type=POSITIVE, help="Examples per step.")
+@click.option("--learning-rate", type=FiniteFloatRange(min=0, min_open=True), help="Initial Adam learning rate.")
+@click.option("--patience", type=NON_NEGATIVE, help="Stop after this many epochs without a better validation score.")
+@click.option("--lr-patience", type=NON_NEGATIVE, help="Halve the learning rate after this many epochs without one.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1),
+              help="Seed of the split, the batches and (without --init) the initial weights.")
+@click.option("--valid-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+              help="Share of each singer's tracks held out (by song).")
+@click.option("--remix-probability", type=FiniteFloatRange(0, 1), help="Chance that an example mixes sources of different tracks.")
+@click.option("--gain-db", type=FiniteFloatRange(min=0), help="Random gain range (±dB) per source.")
+@click.option("--crop-seconds", type=FiniteFloatRange(min=0, min_open=True),
               help="Length of the random training crops, for models that take any length (gru); "
                    "longer crops teach longer context, at a proportional cost per step "
                    "[default: the model's, 4 s for gru].")
@@ -66,11 +86,12 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict, args: dict
               help="Start from these trained weights instead of random ones (fine-tuning): a model "
                    "folder such as runs/gru, or a registry model such as gru. Same --arg values.")
 @click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
-@click.option("--num-threads", type=int, help="CPU threads for torch.")
+@click.option("--num-threads", type=POSITIVE, help="CPU threads for torch.")
 @click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Model argument (JSON value), repeatable.")
 @click.option("--license", "license_", default="cc-by-nc-4.0", show_default=True, help="Licence named in the model card.")
-@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
-def train(name, data, out, model_args, license_, resume, **settings) -> None:
+@click.option("--resume", is_flag=True, help="Continue the run in OUT from OUT/checkpoint.pt.")
+@click.option("--overwrite", is_flag=True, help="Start over in an OUT that holds an earlier run, replacing it.")
+def train(name, data, out, model_args, license_, resume, overwrite, **settings) -> None:
     """Train the model NAME (see its plugin) on the dataset at --data.
 
     \b
@@ -88,6 +109,7 @@ def train(name, data, out, model_args, license_, resume, **settings) -> None:
     trainable = trainer(_parse_args(model_args), target=config.target)
     out = out or Path("runs") / name
     command = reproduce_command(name, data, out, asdict(config), trainable.args)
-    metrics = train_and_export(name, trainable, data, out, config, resume=resume, command=command, license=license_)
+    metrics = train_and_export(name, trainable, data, out, config, resume=resume, overwrite=overwrite,
+                               command=command, license=license_)
     summary = ", ".join(f"{source} GNSDR {values['GNSDR']:.2f} dB" for source, values in metrics["validation"].items())
     click.echo(f"{out}: {summary} (epoch {metrics['best_epoch']} of {metrics['epochs_run']})")

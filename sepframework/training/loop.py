@@ -107,7 +107,6 @@ def fit(
     device = resolve_device(config.device)
     if config.num_threads:
         limit_cpu_threads(config.num_threads)
-    out.mkdir(parents=True, exist_ok=True)
     train, valid = split_by_song(tracks, config.valid_fraction, config.seed)
     if not train or not valid:
         raise SeparationError(

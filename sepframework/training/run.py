@@ -3,20 +3,56 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from sepframework.datasets import load_tracks
+from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
 from sepframework.training.card import CARD_NAME, CardFacts, render_card
-from sepframework.training.export import export_model
+from sepframework.training.checkpoint import CHECKPOINT_NAME, checkpoint_path
+from sepframework.training.export import CONFIG_NAME, WEIGHTS_NAME, export_model
 from sepframework.training.loop import TrainConfig, fit
 from sepframework.training.trainable import Trainable
 from sepframework.training.validation import Validator
 from sepframework.training.warm_start import starting_commands
 
 METRICS_NAME = "metrics.json"
+#: The files a run writes into its output folder.
+RUN_FILES = (WEIGHTS_NAME, CONFIG_NAME, METRICS_NAME, CARD_NAME, CHECKPOINT_NAME)
+
+
+def check_output(out: Path, resume: bool, overwrite: bool) -> None:
+    """A clear error where ``out`` holds no run to resume, or (without ``overwrite``) an earlier run's files."""
+    if resume and overwrite:
+        raise SeparationError(f"--resume continues the run in {out} and --overwrite replaces it: pass only one of them")
+    if resume:
+        checkpoint_path(out)
+        return
+    earlier = [name for name in RUN_FILES if (out / name).exists()]
+    if earlier and not overwrite:
+        raise SeparationError(f"{out} already holds a model or training run ({', '.join(earlier)}); pass --resume "
+                              "to continue its training, --overwrite to start over, or choose another --out")
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temporary folder in ``out`` whose files replace those of ``out`` if the block succeeds;
+    removed in any case, so a failure leaves no partial files."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        yield staging
+        for path in staging.iterdir():
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def train_and_export(
@@ -26,6 +62,7 @@ def train_and_export(
     out: Path,
     config: TrainConfig,
     resume: bool = False,
+    overwrite: bool = False,
     command: str = "",
     license: str = "cc-by-nc-4.0",
 ) -> dict[str, Any]:
@@ -35,36 +72,43 @@ def train_and_export(
     ``metrics.json`` and the model card ``README.md``, besides ``checkpoint.pt``; the card
     names the model after ``out`` (``runs/gru-stream`` is model ``gru-stream``). The
     metrics are those of the exported (float16) files loaded through the plugin's
-    Separator. Returns the content of ``metrics.json``.
+    Separator. Settings are checked before anything is read or written; an ``out`` that
+    holds an earlier run is an error unless ``resume`` continues it or ``overwrite``
+    starts over (the earlier files stay until the new run's replace them). The four
+    model files are written together at the end, or not at all. Returns the content of
+    ``metrics.json``.
     """
-    # before the data and the training: a bad --init fails at once, and a long run's
-    # starting weights may be moved or replaced meanwhile
+    # before the data and the training: a bad --init, model argument or output folder fails
+    # at once, and a long run's starting weights may be moved or replaced meanwhile
+    check_output(out, resume, overwrite)
+    device = resolve_device(config.device)
     earlier_commands = starting_commands(trainable, config.init, plugin, resume) if config.init else ()
     crop_seconds = trainable.crop_samples(config.crop_seconds) / trainable.sample_rate
+    trainable.separator(trainable.build_model(), "cpu")
     tracks = load_tracks(data, trainable.sample_rate)
     result = fit(trainable, tracks, config, out, resume=resume)
-    files = export_model(trainable, result.model, plugin, out)
-    device = resolve_device(config.device)
-    separator = trainable.separator_class.load(trainable.args, files, device)
-    valid = [track for track in tracks if track.name in set(result.valid_tracks)]
-    scores = Validator(valid, trainable.sources)(separator)
-    metrics = {
-        "validation": scores,
-        "validation_float32": result.history[result.best_epoch - 1]["validation"],
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "training_seconds": result.seconds,
-        "valid_tracks": result.valid_tracks,
-        "history": [{key: entry[key] for key in ("epoch", "loss", "score", "lr", "seconds")}
-                    for entry in result.history],
-    }
-    (out / METRICS_NAME).write_text(json.dumps(metrics, indent=2) + "\n")
-    facts = CardFacts(
-        name=out.resolve().name, plugin=plugin, description=trainable.description, dataset=data.resolve().name, license=license,
-        args=trainable.args, config=asdict(config), train_tracks=result.train_tracks,
-        valid_tracks=result.valid_tracks, metrics=scores, epochs_run=len(result.history),
-        best_epoch=result.best_epoch, seconds=result.seconds, device=device, command=command,
-        earlier_commands=earlier_commands, crop_seconds=crop_seconds,
-    )
-    (out / CARD_NAME).write_text(render_card(facts))
+    with staged(out) as staging:
+        files = export_model(trainable, result.model, plugin, staging)
+        separator = trainable.separator_class.load(trainable.args, files, device)
+        valid = [track for track in tracks if track.name in set(result.valid_tracks)]
+        scores = Validator(valid, trainable.sources)(separator)
+        metrics = {
+            "validation": scores,
+            "validation_float32": result.history[result.best_epoch - 1]["validation"],
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "training_seconds": result.seconds,
+            "valid_tracks": result.valid_tracks,
+            "history": [{key: entry[key] for key in ("epoch", "loss", "score", "lr", "seconds")}
+                        for entry in result.history],
+        }
+        (staging / METRICS_NAME).write_text(json.dumps(metrics, indent=2) + "\n")
+        facts = CardFacts(
+            name=out.resolve().name, plugin=plugin, description=trainable.description, dataset=data.resolve().name,
+            license=license, args=trainable.args, config=asdict(config), train_tracks=result.train_tracks,
+            valid_tracks=result.valid_tracks, metrics=scores, epochs_run=len(result.history),
+            best_epoch=result.best_epoch, seconds=result.seconds, device=device, command=command,
+            earlier_commands=earlier_commands, crop_seconds=crop_seconds,
+        )
+        (staging / CARD_NAME).write_text(render_card(facts))
     return metrics

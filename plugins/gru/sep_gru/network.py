@@ -17,6 +17,10 @@ from torch import nn
 from sepframework.interfaces import SeparationError
 
 
+#: Smallest value of each whole-number :class:`GRUConfig` field.
+_SMALLEST = {"n_fft": 2, "hop_length": 1, "hidden_size": 1, "num_layers": 1, "n_sources": 1}
+
+
 @dataclass(frozen=True)
 class GRUConfig:
     """Hyper-parameters of a GRU separator; recorded as ``args`` in ``config.json``."""
@@ -35,12 +39,22 @@ class GRUConfig:
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> GRUConfig:
-        """Config from ``config.json`` args; unknown keys are a clear error."""
+        """Config from ``config.json`` args; unknown keys and unusable values are a clear error."""
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(args) - known)
         if unknown:
             raise SeparationError(f"unknown GRU config key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**args)
+        config = cls(**args)
+        for key, minimum in _SMALLEST.items():
+            value = getattr(config, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+                raise SeparationError(f"{key} must be {what}, got {value!r}")
+        if not isinstance(config.bidirectional, bool):
+            raise SeparationError(f"bidirectional must be true or false, got {config.bidirectional!r}")
+        if config.hop_length > config.n_fft:
+            raise SeparationError(f"hop_length must be at most n_fft={config.n_fft}, got {config.hop_length}")
+        return config
 
     def to_args(self) -> dict[str, Any]:
         """The config as plain JSON-ready values."""

@@ -36,12 +36,15 @@ def check_args(args: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise SeparationError(f"unknown unet argument(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_ARGS)}")
     full = {**DEFAULT_ARGS, **args}
-    if full["n_fft"] <= 0 or (full["n_fft"] // 2) % PATCH_MULTIPLE:
+    for key, value in full.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise SeparationError(f"unet {key} must be a positive integer, got {value!r}")
+    if (full["n_fft"] // 2) % PATCH_MULTIPLE:
         raise SeparationError(f"unet n_fft={full['n_fft']} must give a multiple of {PATCH_MULTIPLE} bins (n_fft / 2)")
-    if full["patch_frames"] <= 0 or full["patch_frames"] % PATCH_MULTIPLE:
+    if full["patch_frames"] % PATCH_MULTIPLE:
         raise SeparationError(f"unet patch_frames={full['patch_frames']} must be a multiple of {PATCH_MULTIPLE}")
-    if full["sample_rate"] <= 0:
-        raise SeparationError(f"unet sample_rate={full['sample_rate']} must be positive")
+    if full["hop_length"] > full["n_fft"]:
+        raise SeparationError(f"unet hop_length={full['hop_length']} must be at most n_fft={full['n_fft']}")
     return full
 
 
