@@ -86,6 +86,8 @@ def _stem_mp4_files(folder: Path) -> list[Path]:
 def detect_layout(root: str | Path) -> str:
     """``"stems"``, ``"stem.mp4"`` or ``"mir1k"`` for a dataset folder; a clear error for anything else."""
     root = Path(root)
+    if root.is_file():
+        raise SeparationError(f"{root} is a file, not a dataset folder")
     if not root.is_dir():
         raise SeparationError(f"dataset folder {root} does not exist")
     files = _audio_files(root)

@@ -23,13 +23,30 @@ from sepframework.interfaces import SeparationError
 PCM_FORMATS = {"s16le": (np.dtype("<i2"), 32768.0), "f32le": (np.dtype("<f4"), None)}
 #: Default streaming model.
 DEFAULT_MODEL = "gru-stream"
+#: Accepted --rate (Hz): from 1 kHz, below which there is no music to separate and
+#: resampling to the model's rate multiplies the work (16x at 1 kHz for a 16 kHz model;
+#: 16000x, minutes per second of input, at 1 Hz), to 768 kHz, the highest PCM rate in use.
+RATE_RANGE = (1000, 768_000)
+#: Most --channels: the 64 of a MADI link; each channel is separated on its own.
+MAX_CHANNELS = 64
+#: Most --block frames (about 22 s at 48 kHz): larger blocks only add latency and memory.
+MAX_BLOCK = 2**20
 
 
 def decode_pcm(data: bytes, fmt: str, channels: int) -> np.ndarray:
-    """Interleaved PCM bytes (whole frames) as float32 (channels, samples)."""
+    """Interleaved PCM bytes (whole frames) as float32 (channels, samples).
+
+    Float samples that are NaN or infinite are a :class:`SeparationError`: such input is
+    almost always integer PCM read with the wrong ``--format``.
+    """
     dtype, scale = PCM_FORMATS[fmt]
     samples = np.frombuffer(data, dtype=dtype).reshape(-1, channels).T.astype(np.float32)
-    return samples / scale if scale else samples
+    if scale:
+        return samples / scale
+    if not np.isfinite(samples).all():
+        raise SeparationError(f"standard input has NaN or infinite samples, so it is not {fmt} audio: "
+                              "is --format right? (s16le for 16-bit PCM)")
+    return samples
 
 
 def encode_pcm(audio: np.ndarray, fmt: str) -> bytes:
@@ -41,35 +58,88 @@ def encode_pcm(audio: np.ndarray, fmt: str) -> bytes:
     return np.ascontiguousarray(interleaved, dtype=dtype).tobytes()
 
 
+def check_targets(targets: dict[str, str], overwrite: bool) -> None:
+    """A :class:`SeparationError` when stems share an output or would replace a file without ``overwrite``."""
+    seen: dict[str, str] = {}
+    for name, path in targets.items():
+        where = path if path == "-" else os.path.realpath(path)
+        if where in seen:
+            if path == "-":
+                raise SeparationError("only one stem can go to stdout (-); write the other to a file or named pipe")
+            raise SeparationError(f"--{seen[where]} and --{name} both write to {path}: give each stem its own path")
+        seen[where] = name
+        if path != "-" and os.path.isfile(path) and not overwrite:
+            raise SeparationError(f"{path} already exists (use --overwrite to replace it)")
+
+
 def open_output(path: str, stack: contextlib.ExitStack) -> BinaryIO:
-    """``-`` for stdout, else a file or named pipe opened for writing."""
+    """``-`` for stdout, else a file or named pipe opened for writing until ``stack`` closes.
+
+    A file created here is removed again when the stream fails before writing to it, so
+    a rerun with corrected options does not find it in the way.
+    """
     if path == "-":
+        if sys.stdout is None:
+            raise SeparationError("no standard output to write to (-): it is closed")
         return sys.stdout.buffer
+    created = not os.path.exists(path)
     try:
-        return stack.enter_context(open(path, "wb"))
+        handle = stack.enter_context(open(path, "wb"))
     except OSError as error:
         raise SeparationError(f"{path}: cannot open for writing ({error.strerror})") from None
+
+    def remove_if_failed_empty(failure: type[BaseException] | None, *_: object) -> None:
+        if failure is not None and os.path.getsize(path) == 0:
+            os.remove(path)
+
+    if created:
+        stack.push(remove_if_failed_empty)
+    return handle
+
+
+def write_block(handle: BinaryIO, path: str, data: bytes) -> None:
+    """Write and flush ``data`` to the output ``path`` (``-``: stdout) opened as ``handle``.
+
+    A failure is a :class:`SeparationError` naming the output; the unwritten rest is
+    dropped, so closing the output at exit raises no second error.
+    """
+    try:
+        handle.write(data)
+        handle.flush()
+    except OSError as error:
+        if path == "-":
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's last flush goes nowhere
+        else:
+            with contextlib.suppress(OSError):
+                handle.close()  # tries the same flush again, fails the same way, then closes the file
+        reason = "its reader closed the pipe" if isinstance(error, BrokenPipeError) else error.strerror
+        raise SeparationError(f"cannot write {'stdout' if path == '-' else path}: {reason}") from None
 
 
 @click.command()
 @click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
               help="A streaming (causal) model, see `sep models`.")
-@click.option("--rate", type=click.IntRange(min=1), default=16000, show_default=True, help="Sample rate of the input (Hz).")
-@click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True, help="Interleaved channels of the input.")
+@click.option("--rate", type=click.IntRange(*RATE_RANGE), default=16000, show_default=True,
+              help="Sample rate of the input (Hz).")
+@click.option("--channels", type=click.IntRange(1, MAX_CHANNELS), default=1, show_default=True,
+              help="Interleaved channels of the input.")
 @click.option("--format", "fmt", type=click.Choice(sorted(PCM_FORMATS)), default="s16le", show_default=True,
               help="Sample format of input and outputs.")
 @click.option("--vocals", metavar="PATH", help="Where to write the vocals: a file, a named pipe, or - for stdout.")
 @click.option("--accompaniment", metavar="PATH", help="Where to write the accompaniment (file, pipe or -).")
-@click.option("--block", type=click.IntRange(min=1), default=1024, show_default=True,
+@click.option("--block", type=click.IntRange(1, MAX_BLOCK), default=1024, show_default=True,
               help="Most input frames read and separated at once.")
+@click.option("--overwrite", is_flag=True, help="Replace existing files (named pipes and devices are always written).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("-q", "--quiet", is_flag=True, help="No message on stderr.")
-def stream(model_name, rate, channels, fmt, vocals, accompaniment, block, device, quiet) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No message on stderr, only errors.")
+def stream(model_name, rate, channels, fmt, vocals, accompaniment, block, overwrite, device, quiet) -> None:
     """Separate raw PCM from stdin into raw PCM stems, as it arrives.
 
     Outputs have the input's rate, channels and format, and exactly its length once
-    stdin ends. Each stem is written as soon as it is ready (latency: the model's
-    window, 64 ms for gru-stream, plus resampling when --rate is not the model's).
+    stdin ends (empty, with a notice, when stdin brings no audio). Each stem is written
+    as soon as it is ready (latency: the model's window, 64 ms for gru-stream, plus
+    resampling when --rate is not the model's). Existing files are never replaced
+    without --overwrite.
 
     \b
     Example:
@@ -83,8 +153,10 @@ def stream(model_name, rate, channels, fmt, vocals, accompaniment, block, device
     targets = {name: path for name, path in (("vocals", vocals), ("accompaniment", accompaniment)) if path}
     if not targets:
         raise SeparationError("give at least one output: --vocals PATH and/or --accompaniment PATH (- for stdout)")
-    if list(targets.values()).count("-") > 1:
-        raise SeparationError("only one stem can go to stdout (-); write the other to a file or named pipe")
+    check_targets(targets, overwrite)
+    if sys.stdin is None:
+        raise SeparationError("no standard input to read: pipe raw PCM into sep stream (see sep stream -h)")
+    source = sys.stdin.buffer
     model = sepframework.load(model_name, device=device)
     # One CPU thread: per-block work is tiny, and a second thread only adds waiting, up to a
     # scheduler slice on busy cores (median 0.4 ms instead of 9 ms per 64 ms block, 2 shared cores).
@@ -103,21 +175,19 @@ def stream(model_name, rate, channels, fmt, vocals, accompaniment, block, device
         def emit(stems: dict[str, np.ndarray]) -> None:
             for name, handle in outputs.items():
                 if stems[name].shape[1]:
-                    handle.write(encode_pcm(stems[name], fmt))
-                    handle.flush()
+                    write_block(handle, targets[name], encode_pcm(stems[name], fmt))
 
-        pending = b""
-        try:
-            while chunk := sys.stdin.buffer.read1(block * frame_bytes - len(pending)):  # what has arrived
-                pending += chunk
-                whole = len(pending) - len(pending) % frame_bytes
-                if whole:
-                    emit(streamer.process(decode_pcm(pending[:whole], fmt, channels)))
-                    pending = pending[whole:]
-            if pending:
-                raise SeparationError(f"stdin ended inside a frame ({len(pending)} stray bytes); "
-                                      f"is --format/--channels right?")
-            emit(streamer.flush())
-        except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-            raise SeparationError("an output pipe was closed by its reader") from None
+        pending, received = b"", False
+        while chunk := source.read1(block * frame_bytes - len(pending)):  # what has arrived
+            pending += chunk
+            received = True
+            whole = len(pending) - len(pending) % frame_bytes
+            if whole:
+                emit(streamer.process(decode_pcm(pending[:whole], fmt, channels)))
+                pending = pending[whole:]
+        if pending:
+            raise SeparationError(f"stdin ended inside a frame ({len(pending)} stray bytes); "
+                                  f"is --format/--channels right?")
+        emit(streamer.flush())
+    if not received and not quiet:
+        click.echo("no audio on standard input: the outputs are empty", err=True)

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from sepframework import registry
 from sepframework.baselines.repet_sim import RepetSim
 from sepframework.bench.report import report_paths
 from sepframework.bench.song import SONG_RATE, write_song
@@ -80,13 +81,36 @@ def test_reports_are_never_overwritten_silently(tmp_path: Path) -> None:
     (["--models", "repet-sim,nope"], "error: unknown model 'nope'; available models: "),
     (["--models", "repet-sim", "--device", "cuda"], "error: device 'cuda' was requested but no CUDA GPU is available"),
     (["--models", "repet-sim", "--limit", "3"], "error: --metric and --limit score quality and need --dataset"),
+    (["--models", "repet-sim", "--name", "../escape"],
+     "error: --name must be a plain file name, without '/' or '..' (the reports go into --out): '../escape'\n"),
+    (["--models", "repet-sim", "--input", "notaudio.wav"], "error: notaudio.wav: not a readable audio file"),
+    (["--models", "repet-sim", "--input", "short.wav"],
+     "error: short.wav lasts 0.5 s, too short to time; give at least 1 s\n"),
 ])
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    result = sep("bench", *args, "--duration", "1", "--out", "out", cwd=tmp_path)
+    (tmp_path / "notaudio.wav").write_text("not audio")
+    sf.write(tmp_path / "short.wav", np.zeros((SONG_RATE // 2, 2)), SONG_RATE)
+    before = set(tmp_path.rglob("*"))
+    result = sep("bench", *args, *([] if "--input" in args else ["--duration", "1"]), "--out", "out", cwd=tmp_path)
     assert result.returncode == 1
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(message), result.stderr
+    assert set(tmp_path.rglob("*")) == before  # nothing written, in --out or outside it
+
+
+def test_no_report_when_no_model_could_be_measured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_test_registry(tmp_path / "registry", monkeypatch)  # SEP_REGISTRY reaches the workers
+    config = tmp_path / "registry" / "test-stream" / "config.json"
+    config.write_text(json.dumps({"plugin": "gru", "args": {}}))  # default sizes: the small weights do not fit
+    index = json.loads((tmp_path / "registry" / "index.json").read_text())
+    index["models"]["test-stream"]["files"]["config.json"] = registry.sha256_of(config)
+    (tmp_path / "registry" / "index.json").write_text(json.dumps(index))
+    result = sep("bench", "--models", "test-stream", "--duration", "1", "--repeat", "1", "--out", "out", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, "")
+    first, last = result.stderr.splitlines()
+    assert first.startswith("error: test-stream on cpu: ") and "does not match the GRU config" in first
+    assert last == "error: no model could be measured; no report written"
     assert not (tmp_path / "out").exists()
 
 

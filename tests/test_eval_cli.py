@@ -19,7 +19,7 @@ import sepframework
 from sepframework.baselines.repet_sim import RepetSim
 from sepframework.cli import main
 from sepframework.datasets import detect_layout, load_tracks
-from sepframework.evaluation import MedianOverTracks, get_evaluator
+from sepframework.evaluation import LengthWeightedMeans, MedianOverTracks, get_evaluator
 from sepframework.evaluation.scoring import score_dataset
 from sepframework.interfaces import SeparationError, Separator
 from tests.test_bench_cli import write_mir1k
@@ -274,8 +274,63 @@ def test_a_failing_track_is_reported_and_the_others_scored(tmp_path: Path, monke
     assert [t["track"] for t in results(out)[0]["tracks"]] == ["singer_0", "singer_1"]
 
 
+def test_clips_of_one_name_in_two_subfolders_are_two_tracks(tmp_path: Path, monkeypatch, capsys, fake) -> None:
+    data = tmp_path / "mir"
+    write_mir1k(data / "a", clips=1, seconds=1.0)
+    write_mir1k(data / "b", clips=1, seconds=1.5)  # another singer_0.flac
+    out = tmp_path / "out"
+    code, stdout, err = sep_eval("--model", "fake", "-o", str(out), str(data), monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, err) == (0, "")
+    document, _ = results(out)
+    evaluator = get_evaluator("gnsdr")
+    tracks = load_tracks(data)
+    assert [t["track"] for t in document["tracks"]] == ["a/singer_0", "b/singer_0"]
+    for saved, track in zip(document["tracks"], tracks, strict=True):
+        assert saved["scores"] == evaluator.evaluate(track.sources, Fake().separate(track.mixture, RATE), RATE)
+    assert document["tracks"][0]["scores"] != document["tracks"][1]["scores"]
+    assert "a/singer_0" in stdout and "b/singer_0" in stdout
+
+    monkeypatch.setattr(Fake, "calls", 0)  # resuming goes by the new names
+    code, _, err = sep_eval("--model", "fake", "-o", str(out), str(data), monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, err, fake.calls) == (0, f"resuming: 2 of 2 tracks already scored ({out / 'tracks.jsonl'})\n", 0)
+
+    (data / "b" / "singer_0.flac").write_bytes(b"not audio at all")  # the failed track counts nowhere
+    code, _, err = sep_eval("--model", "fake", "-o", str(tmp_path / "again"), str(data),
+                            monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 1 and err.splitlines()[0].startswith("error: track b/singer_0: ")
+    document, _ = results(tmp_path / "again")
+    assert [t["track"] for t in document["tracks"]] == ["a/singer_0"]
+    assert [f["track"] for f in document["failed"]] == ["b/singer_0"]
+    only_a = LengthWeightedMeans()
+    only_a.add(RATE, document["tracks"][0]["scores"])
+    assert document["aggregates"]["length-weighted mean"] == only_a.result()
+
+
+def test_when_no_track_is_scored_no_report_is_written(tmp_path: Path, monkeypatch, capsys, fake) -> None:
+    data = write_mir1k(tmp_path / "mir", clips=1, seconds=1.0)
+    out = tmp_path / "out"
+    monkeypatch.setattr(Fake, "fail_at", 1)
+    code, stdout, err = sep_eval("--model", "fake", "-o", str(out), str(data), monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, stdout) == (1, "")
+    assert err.splitlines() == ["error: track singer_0: the fake model failed",
+                                "error: no track could be scored (1 failed); no report written"]
+    assert not out.exists()
+
+    monkeypatch.setattr(Fake, "fail_at", None)
+    assert sep_eval("--model", "fake", "-o", str(out), str(data), monkeypatch=monkeypatch, capsys=capsys)[0] == 0
+    saved = {path.name: path.read_bytes() for path in out.iterdir()}
+    monkeypatch.setattr(Fake, "calls", 0)
+    monkeypatch.setattr(Fake, "fail_at", 1)  # a --restart that scores nothing keeps the earlier results
+    code, _, err = sep_eval("--model", "fake", "--restart", "-o", str(out), str(data),
+                            monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 1 and err.endswith("error: no track could be scored (1 failed); no report written\n")
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == saved
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["missing"], "error: dataset folder missing does not exist"),
+    (["mir/singer_0.flac"], "error: mir/singer_0.flac is a file, not a dataset folder"),
+    (["twice"], "error: twice/singer_0.flac and twice/singer_0.wav are both track singer_0: keep one of them"),
     (["empty"], "error: empty is neither a MIR-1K folder"),
     (["--model", "nope", "mir"], "error: unknown model 'nope'; available models: "),
     (["--metric", "pesq", "mir"], "error: unknown metric 'pesq'; available: v4, gnsdr, sisdr"),
@@ -283,6 +338,9 @@ def test_a_failing_track_is_reported_and_the_others_scored(tmp_path: Path, monke
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch, capsys, args: list[str], message: str) -> None:
     write_mir1k(tmp_path / "mir", clips=1, seconds=1.0)
     (tmp_path / "empty").mkdir()
+    (tmp_path / "twice").mkdir()
+    for suffix in (".flac", ".wav"):  # one clip in two formats
+        (tmp_path / "twice" / f"singer_0{suffix}").write_bytes((tmp_path / "mir" / "singer_0.flac").read_bytes())
     monkeypatch.chdir(tmp_path)
     code, out, err = sep_eval(*args, monkeypatch=monkeypatch, capsys=capsys)
     assert code == 1 and out == ""

@@ -19,6 +19,9 @@ from sepframework.streaming_cli import decode_pcm, encode_pcm
 from sep_gru.model import GRUSeparator
 from tests.test_gru_model import install_test_registry, noise
 
+#: ``sep stream`` in a fresh interpreter, as the console script runs it.
+SEP_STREAM = [sys.executable, "-c", "from sepframework.cli import main; main()", "stream"]
+
 
 @pytest.fixture
 def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, GRUSeparator]:
@@ -45,8 +48,7 @@ def test_pcm_round_trip_clips_integers_only() -> None:
 def test_piped_s16le_stereo_is_separated_by_a_subprocess(models: dict[str, GRUSeparator], tmp_path: Path) -> None:
     mixture = decode_pcm(encode_pcm(tones(2, 44100 + 321, 44100), "s16le"), "s16le", 2)
     accompaniment_path = tmp_path / "accompaniment.raw"
-    command = [sys.executable, "-c", "from sepframework.cli import main; main()", "stream", "--model", "test-stream",
-               "--rate", "44100", "--channels", "2", "--format", "s16le",
+    command = [*SEP_STREAM, "--model", "test-stream", "--rate", "44100", "--channels", "2", "--format", "s16le",
                "--vocals", "-", "--accompaniment", str(accompaniment_path)]
     result = subprocess.run(command, input=encode_pcm(mixture, "s16le"), capture_output=True, timeout=300,
                             env=os.environ.copy())
@@ -82,16 +84,85 @@ def test_f32le_goes_live_through_a_named_pipe(models: dict[str, GRUSeparator], t
     [
         ([], b"", "give at least one output"),
         (["--vocals", "-", "--accompaniment", "-"], b"", "only one stem"),
-        (["--channels", "2", "--vocals", "-"], b"\x00" * 6, "inside a frame"),
+        (["--vocals", "out.raw", "--accompaniment", "./out.raw"], b"",
+         "--vocals and --accompaniment both write to ./out.raw: give each stem its own path"),
+        (["--channels", "2", "--vocals", "out.raw"], b"\x00" * 6, "inside a frame"),
+        (["--format", "f32le", "--vocals", "out.raw"], encode_pcm(np.array([[0.1, np.nan, 0.2]]), "f32le"),
+         "standard input has NaN or infinite samples, so it is not f32le audio: is --format right? "
+         "(s16le for 16-bit PCM)"),
         (["--model", "test-offline", "--vocals", "-"], b"", "cannot stream"),
     ],
 )
-def test_user_errors_are_separation_errors(models: dict, args: list[str], data: bytes, message: str) -> None:
+def test_user_errors_are_separation_errors(models: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           args: list[str], data: bytes, message: str) -> None:
+    monkeypatch.chdir(tmp_path)
     if "--model" not in args:
         args = ["--model", "test-stream", *args]
     result = CliRunner().invoke(cli, ["stream", *args], input=data)
     assert isinstance(result.exception, SeparationError)
     assert message in str(result.exception)
+    assert not (tmp_path / "out.raw").exists()  # a file the failed stream created and left empty is removed
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--rate", "999"], "Invalid value for '--rate': 999 is not in the range 1000<=x<=768000."),
+    (["--channels", "65"], "Invalid value for '--channels': 65 is not in the range 1<=x<=64."),
+    (["--block", str(2**20 + 1)], "Invalid value for '--block': 1048577 is not in the range 1<=x<=1048576."),
+])
+def test_out_of_range_options_are_usage_errors(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["stream", "--vocals", "-", *args])
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_existing_files_are_replaced_only_with_overwrite(models: dict, tmp_path: Path) -> None:
+    vocals = tmp_path / "vocals.raw"
+    vocals.write_bytes(b"earlier take")
+    audio = encode_pcm(noise(1, 3000), "s16le")
+    result = CliRunner().invoke(cli, ["stream", "--model", "test-stream", "--vocals", str(vocals)], input=audio)
+    assert isinstance(result.exception, SeparationError)
+    assert str(result.exception) == f"{vocals} already exists (use --overwrite to replace it)"
+    assert vocals.read_bytes() == b"earlier take"
+    result = CliRunner().invoke(cli, ["stream", "--model", "test-stream", "--vocals", str(vocals), "--overwrite"],
+                                input=audio)
+    assert result.exit_code == 0, result.output
+    assert len(vocals.read_bytes()) == len(audio)
+
+
+def test_empty_stdin_gives_empty_outputs_and_a_notice(models: dict, tmp_path: Path) -> None:
+    vocals = tmp_path / "vocals.raw"
+    result = CliRunner().invoke(cli, ["stream", "--model", "test-stream", "--vocals", str(vocals)], input=b"")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1] == "no audio on standard input: the outputs are empty"
+    assert vocals.read_bytes() == b""
+    result = CliRunner().invoke(cli, ["stream", "--model", "test-stream", "--vocals", str(vocals), "--overwrite",
+                                      "-q"], input=b"")
+    assert (result.exit_code, result.stderr) == (0, "")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize(("output", "message"), [
+    ("/dev/full", "cannot write /dev/full: No space left on device"),
+    ("-", "cannot write stdout: its reader closed the pipe"),
+])
+def test_a_failing_output_is_one_error_line(models: dict, output: str, message: str) -> None:
+    process = subprocess.Popen([*SEP_STREAM, "--model", "test-stream", "-q", "--vocals", output],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # stdout's reader is gone before the first block
+    _, err = process.communicate(encode_pcm(noise(1, 8000), "s16le"), timeout=300)
+    assert (process.returncode, err.decode()) == (1, f"error: {message}\n")
+
+
+@pytest.mark.parametrize(("redirect", "output", "message"), [
+    ("<&-", "vocals.raw", "no standard input to read: pipe raw PCM into sep stream (see sep stream -h)"),
+    (">&-", "-", "no standard output to write to (-): it is closed"),
+])
+def test_a_closed_stdin_or_stdout_is_one_error_line(models: dict, tmp_path: Path, redirect: str, output: str,
+                                                    message: str) -> None:
+    command = ["sh", "-c", f'exec "$@" {redirect}', "sh", *SEP_STREAM, "--model", "test-stream", "-q",
+               "--vocals", output]
+    result = subprocess.run(command, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+    assert (result.returncode, result.stderr.decode()) == (1, f"error: {message}\n")
+    assert not (tmp_path / "vocals.raw").exists()
 
 
 def test_sep_run_stream_separates_a_file_block_by_block(models: dict[str, GRUSeparator], tmp_path: Path) -> None:

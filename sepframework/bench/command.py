@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from sepframework import __version__
-from sepframework.bench.report import report_paths, text_table, write_reports
+from sepframework.audio import audio_info
+from sepframework.bench.report import errors, report_paths, text_table, write_reports
 from sepframework.bench.results import ModelResult
 from sepframework.bench.runner import Plan, prepare_models, run_plan
 from sepframework.bench.song import write_song
@@ -28,6 +29,9 @@ from sepframework.loading import resolve_device
 
 #: Seconds of generated test song when neither --duration nor --input is given.
 DEFAULT_DURATION = 180.0
+#: Seconds of the shortest song timed: shorter ones time little but fixed overheads,
+#: and one shorter than a sample at the model's rate nothing at all.
+MIN_DURATION = 1.0
 
 
 def _names(value: str, option: str) -> tuple[str, ...]:
@@ -75,10 +79,10 @@ def _caption(plan: Plan, results: list[ModelResult], audio: str, command: str, l
 @click.option("--models", required=True, help="Comma-separated model names (see `sep models`).")
 @click.option("--device", "devices", default="auto", show_default=True,
               help="Comma-separated devices (cpu, cuda, auto); every model is measured on each.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--duration", type=click.FloatRange(min=MIN_DURATION), default=None,
               help=f"Seconds of generated 44.1 kHz stereo test song to separate [default: {DEFAULT_DURATION:g}].")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Time this audio file instead of a generated song.")
+              help=f"Time this audio file (at least {MIN_DURATION:g} s) instead of a generated song.")
 @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Also score quality on this dataset (MIR-1K layout, folder of stems or of .stem.mp4 files).")
 @click.option("--metric", type=click.Choice(sorted(EVALUATORS)), default=None,
@@ -89,7 +93,8 @@ def _caption(plan: Plan, results: list[ModelResult], audio: str, command: str, l
               help="Speed runs per model; tables give their median, min and max.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"),
               show_default=True, help="Folder for the JSON, Markdown and PNG reports.")
-@click.option("--name", default=None, help="Base name of the report files [default: bench-<date>-<time>].")
+@click.option("--name", default=None,
+              help="Base name of the report files in --out, without '/' [default: bench-<date>-<time>].")
 @click.option("--overwrite", is_flag=True, help="Replace reports of the same name.")
 @offline_option
 def bench(models, devices, duration, input_path, dataset, metric, limit, repeat, out, name, overwrite) -> None:
@@ -99,7 +104,8 @@ def bench(models, devices, duration, input_path, dataset, metric, limit, repeat,
     end-to-end real-time factor of `sep run` on a 44.1 kHz stereo song (decode, resample,
     separate, write), real-time factor of the network alone, peak RSS and GPU memory, and
     streaming latency for models that stream. With --dataset, each model is also
-    scored on it, once, at the end of its last run.
+    scored on it, once, at the end of its last run. When no model could be measured,
+    no report is written.
 
     \b
     Example:
@@ -109,6 +115,14 @@ def bench(models, devices, duration, input_path, dataset, metric, limit, repeat,
         raise SeparationError("give --duration (generated song) or --input FILE, not both")
     if dataset is None and (metric or limit):
         raise SeparationError("--metric and --limit score quality and need --dataset")
+    if name is not None and (name in ("", "..") or Path(name).name != name):
+        raise SeparationError(f"--name must be a plain file name, without '/' or '..' (the reports go into --out): "
+                              f"{name!r}")
+    if input_path is not None:
+        seconds = audio_info(input_path).duration  # unreadable audio fails now, not in every run
+        if seconds is not None and seconds < MIN_DURATION:
+            raise SeparationError(f"{input_path} lasts {seconds:.3g} s, too short to time; "
+                                  f"give at least {MIN_DURATION:g} s")
     names = _names(models, "--models")
     resolved = tuple(dict.fromkeys(resolve_device(device) for device in _names(devices, "--device")))
     if dataset is not None:
@@ -127,6 +141,10 @@ def bench(models, devices, duration, input_path, dataset, metric, limit, repeat,
             song = write_song(workdir / "song.wav", duration)
         plan = Plan(names, resolved, input_path or song, repeat, dataset, metric, limit)
         results = run_plan(plan, workdir, progress)
+    if all(result.rtf_end_to_end is None for result in results):
+        for line in errors(results):
+            click.echo(f"error: {line}", err=True)
+        raise SeparationError("no model could be measured; no report written")
     audio = f"`{input_path}`" if input_path else f"a generated {duration:g} s 44.1 kHz stereo song"
     command = _command_line(plan, duration, input_path)
     document = {

@@ -76,7 +76,8 @@ def table_rows(results: Sequence[ModelResult]) -> tuple[list[str], list[list[str
     return [title for title, _ in shown], [[cell(result) for _, cell in shown] for result in results]
 
 
-def _errors(results: Sequence[ModelResult]) -> list[str]:
+def errors(results: Sequence[ModelResult]) -> list[str]:
+    """One line per result with an error: ``MODEL on DEVICE: why``."""
     return [f"{result.model} on {result.device}: {result.error}" for result in results if result.error]
 
 
@@ -85,14 +86,14 @@ def text_table(results: Sequence[ModelResult]) -> str:
     header, rows = table_rows(results)
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *rows]]
-    return "\n".join(lines + [f"error: {error}" for error in _errors(results)])
+    return "\n".join(lines + [f"error: {error}" for error in errors(results)])
 
 
 def markdown(results: Sequence[ModelResult], caption: str) -> str:
     """A Markdown table ready for the README, followed by ``caption`` and any errors."""
     header, rows = table_rows(results)
     lines = ["| " + " | ".join(line) + " |" for line in [header, ["---"] * len(header), *rows]]
-    lines += ["", caption] + [f"- **failed**: {error}" for error in _errors(results)]
+    lines += ["", caption] + [f"- **failed**: {error}" for error in errors(results)]
     return "\n".join(lines) + "\n"
 
 

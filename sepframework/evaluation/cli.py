@@ -70,9 +70,10 @@ def eval_command(dataset: Path, model_name: str | None, metric: str | None, use_
 
     Scores are saved to OUT/tracks.jsonl as each track finishes; running the same command
     again skips the tracks already scored (--restart scores them again). At the end the
-    table is printed and OUT/scores.json and OUT/scores.csv are written. Tracks that
-    cannot be read or separated are reported, the others still scored, and the exit
-    status is 1.
+    table is printed and OUT/scores.json and OUT/scores.csv are written. Tracks are
+    named by their path in DATASET (MIR-1K clips without extension). Tracks that cannot
+    be read or separated are reported, the others still scored, and the exit status is
+    1; when no track could be scored, no report is written.
 
     \b
     Examples:
@@ -81,19 +82,18 @@ def eval_command(dataset: Path, model_name: str | None, metric: str | None, use_
       sep eval --model unet --museval data/mir1k          # the reference implementation
     """
     import sepframework
-    from sepframework.datasets import detect_layout, find_tracks
     from sepframework.evaluation import get_evaluator
     from sepframework.evaluation.report import document, text_table, write_reports
     from sepframework.evaluation.resume import ScoreLog
-    from sepframework.evaluation.scoring import default_metric, score_tracks
+    from sepframework.evaluation.scoring import dataset_tracks, default_metric, score_tracks
 
-    layout = detect_layout(dataset)
+    entries = dataset_tracks(dataset)[:limit]
+    if not entries:
+        raise SeparationError(f"{dataset}: no track to score")
+    layout = entries[0].layout
     metric = metric or default_metric(dataset)
     evaluator = get_evaluator(metric, fast=not use_museval)
     implementation = "museval" if use_museval and metric != "sisdr" else "sepframework"
-    entries = find_tracks(dataset)[:limit]
-    if not entries:
-        raise SeparationError(f"{dataset}: no track to score")
     model = sepframework.load(model_name, device=device)
     name = model_name or sepframework.registry.default_model_name()
     out = out or default_out(name, dataset, metric)
@@ -110,10 +110,12 @@ def eval_command(dataset: Path, model_name: str | None, metric: str | None, use_
                 failed.append(score)
                 tqdm.write(f"error: {score.error}", file=sys.stderr)
             bar.update()
+    scored = [log.scored[entry.name] for entry in entries if entry.name in log.scored]
+    if not scored:
+        raise SeparationError(f"no track could be scored ({len(failed)} failed); no report written")
     header = {"sepframework": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "command": _command_line(name, dataset, metric, limit, use_museval), **log.settings, "limit": limit}
-    report = document(header, [log.scored[entry.name] for entry in entries if entry.name in log.scored],
-                      failed, evaluator)
+    report = document(header, scored, failed, evaluator)
     paths = write_reports(report, out)
     if not quiet:
         click.echo(text_table(report))

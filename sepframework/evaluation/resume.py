@@ -22,22 +22,25 @@ from sepframework.interfaces import SeparationError
 class ScoreLog:
     """Scores of the tracks finished so far; use :meth:`open` and :meth:`append`."""
 
-    def __init__(self, path: Path, settings: dict[str, Any], scored: dict[str, TrackScore]) -> None:
+    def __init__(self, path: Path, settings: dict[str, Any], scored: dict[str, TrackScore], new: bool) -> None:
         self.path = path
         self.settings = settings
         #: Scored tracks by name (failed tracks are not recorded, so a rerun tries them again).
         self.scored = scored
+        #: Whether the first :meth:`append` starts a fresh record at ``path``.
+        self._new = new
 
     @classmethod
     def open(cls, path: Path, settings: dict[str, Any], restart: bool = False) -> ScoreLog:
-        """The record at ``path`` for a run with ``settings`` (JSON values), created when missing.
+        """The record at ``path`` for a run with ``settings`` (JSON values).
 
-        With ``restart`` an existing record is replaced. An existing record written with
-        other settings is an error: its scores cannot be mixed with this run's.
+        A missing record, or with ``restart`` an existing one, is (re)written when the
+        first track is recorded: a run that scores nothing leaves ``path`` as it was. An
+        existing record written with other settings is an error: its scores cannot be
+        mixed with this run's.
         """
         if restart or not path.exists():
-            write_text_atomically(path, json.dumps({"settings": settings}) + "\n")
-            return cls(path, settings, {})
+            return cls(path, settings, {}, new=True)
         lines = _complete_lines(path)
         try:
             saved = json.loads(lines[0])["settings"] if lines else None
@@ -50,12 +53,15 @@ class ScoreLog:
         if saved != settings:
             raise SeparationError(f"{path} holds scores of another run ({_difference(saved, settings)}); "
                                   "use --restart to score again from scratch, or another --out")
-        return cls(path, settings, scored)
+        return cls(path, settings, scored, new=False)
 
     def append(self, score: TrackScore) -> None:
         """Record a scored track, on disk before this returns."""
         if score.scores is None:
             raise ValueError(f"track {score.name} has no scores to record")
+        if self._new:
+            write_text_atomically(self.path, json.dumps({"settings": self.settings}) + "\n")
+            self._new = False
         with open(self.path, "a", encoding="utf-8") as file:
             file.write(json.dumps(score.to_json()) + "\n")
             file.flush()

@@ -9,7 +9,7 @@ stop after any track; :func:`aggregate` turns scores into dataset scores and
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,21 @@ from sepframework.interfaces import Evaluator, SeparationError, Separator
 Scores = dict[str, dict[str, float]]
 #: The dataset-level number of each metric shown in tables and plots.
 HEADLINE = {"gnsdr": "GNSDR", "v4": "SDR", "sisdr": "SI-SDR"}
+
+
+def dataset_tracks(dataset: str | Path) -> list[TrackEntry]:
+    """The tracks of ``dataset`` (see :func:`~sepframework.datasets.find_tracks`), each named
+    by its path relative to the dataset folder, without extension (``a/clip`` for
+    ``a/clip.flac``), so clips of one name in different subfolders stay apart."""
+    root = Path(dataset)
+    entries = [replace(entry, name=entry.path.relative_to(root).with_suffix("").as_posix())
+               if entry.layout == "mir1k" else entry for entry in find_tracks(root)]
+    paths: dict[str, Path] = {}
+    for entry in entries:
+        if entry.name in paths:
+            raise SeparationError(f"{paths[entry.name]} and {entry.path} are both track {entry.name}: keep one of them")
+        paths[entry.name] = entry.path
+    return entries
 
 
 def default_metric(dataset: str | Path) -> str:
@@ -97,7 +112,7 @@ def score_dataset(model: Separator, dataset: str | Path, metric: str, limit: int
     """
     evaluator = get_evaluator(metric)
     results = []
-    for result in score_tracks(model, find_tracks(dataset)[:limit], evaluator):
+    for result in score_tracks(model, dataset_tracks(dataset)[:limit], evaluator):
         if result.error is not None:
             raise SeparationError(result.error)
         results.append(result)
