@@ -220,7 +220,13 @@ class _SoundFileSink:
             raise
 
     def write(self, block: np.ndarray) -> None:
-        self._file.write(block.T)
+        try:
+            self._file.write(block.T)
+        except sf.LibsndfileError as error:
+            # the error code alone says "System error"; libsndfile's message for this file
+            # names the failed call's cause ("System error : No space left on device.")
+            detail = sf._ffi.string(sf._snd.sf_strerror(self._file._file)).decode(errors="replace")
+            raise OSError(error.code, detail.removeprefix("System error : ")) from None
 
     def close(self) -> None:
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -175,6 +177,25 @@ def test_a_failed_write_removes_the_folders_it_created_and_only_those(tmp_path) 
             writer.write(music(0.1, 8000)[:1])
             raise RuntimeError("model crashed")
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["kept", "kept/other.txt"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file size limit")
+def test_a_failed_write_names_the_system_cause(tmp_path) -> None:
+    script = f"""
+import resource, signal
+import numpy as np
+from sepframework.audio import AudioError, AudioWriter
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-long write fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+try:
+    with AudioWriter({str(tmp_path / "vocals.wav")!r}, 8000, 1) as writer:
+        writer.write(np.zeros((1, 80_000), dtype=np.float32))
+except AudioError as error:
+    print(error)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == f"{tmp_path / 'vocals.wav'}: cannot write (file too large)", result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_existing_files_are_kept_unless_overwrite(tmp_path) -> None:
