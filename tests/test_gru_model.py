@@ -73,16 +73,24 @@ def test_masks_are_probabilities_over_sources() -> None:
 def test_the_first_mask_alone_is_the_softmax_masks_first(bidirectional: bool) -> None:
     network = small_separator(bidirectional, seed=4).network
     magnitude = torch.rand(3, 40, GRUConfig().n_bins) * 10
+    state = torch.rand(2 * (1 + bidirectional), 3, SMALL["hidden_size"])
     with torch.inference_mode():
-        torch.testing.assert_close(network.first_mask(magnitude), network(magnitude)[0][:, :, 0], atol=1e-6, rtol=0)
+        masks, full_state = network(magnitude, state)
+        mask, first_state = network.first_mask(magnitude, state)
+        from_layer, _ = network.first_mask(magnitude, state, network.first_mask_layer())
+    torch.testing.assert_close(mask, masks[:, :, 0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(from_layer, mask, atol=0, rtol=0)
+    torch.testing.assert_close(first_state, full_state, atol=0, rtol=0)
 
 
 def test_separation_masks_the_mixture_with_the_networks_vocals_mask() -> None:
     separator = small_separator(bidirectional=True, seed=5)
     audio = noise(2, 9000, seed=6)
     spec = separator.stft.forward(end_padded(audio, separator.stft))
-    masks, _ = separator.masks(np.abs(spec).mean(axis=0).T)  # (sources, bins, frames) of forward()
-    expected = separator.stft.inverse(spec * masks[0], audio.shape[1])
+    magnitude = torch.from_numpy(np.abs(spec).mean(axis=0).T.copy())
+    with torch.inference_mode():
+        vocals_mask = separator.network(magnitude[None])[0][0, :, 0].T.numpy()  # (bins, frames) of forward()
+    expected = separator.stft.inverse(spec * vocals_mask, audio.shape[1])
     stems = separator.separate_block(audio)
     np.testing.assert_allclose(stems["vocals"], expected, atol=1e-5)
     np.testing.assert_allclose(stems["accompaniment"], audio - expected, atol=1e-5)

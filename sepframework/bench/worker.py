@@ -22,6 +22,7 @@ import sepframework
 from sepframework.allocator import keep_freed_memory
 from sepframework.audio import audio_info, open_reader, read_audio, resample
 from sepframework.bench.measure import gpu_name, gpu_peak_mb, peak_rss_mb, reset_gpu_peak, timed
+from sepframework.cpu_threads import one_cpu_thread
 from sepframework.engine import plan_segments
 from sepframework.evaluation.scoring import score_dataset
 from sepframework.interfaces import SeparationError, Separator
@@ -57,9 +58,10 @@ def measure_streaming(model: Separator, song: Path) -> dict[str, Any] | None:
 
     ``algorithmic_ms`` is the model's own delay (its analysis window); ``compute_ms`` and
     ``compute_p95_ms`` the median and 95th percentile of the time :meth:`Streamer.process`
-    takes per ``block_ms`` block of the input (a block must be done before the next arrives).
+    takes per ``block_ms`` block of the input (a block must be done before the next arrives),
+    on one CPU thread as ``sep stream`` computes.
     """
-    with open_reader(song) as reader:
+    with open_reader(song) as reader, one_cpu_thread():
         try:
             streamer = Streamer(model, reader.channels, reader.sample_rate)
         except SeparationError:

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from sepframework.interfaces import SeparationError, Separator
-from sepframework.masks import apply_masks
 from sepframework.stft import STFT
 from sepframework.weights import load_float32_state
 from sepframework.streaming import end_padded
@@ -112,13 +111,6 @@ class GRUSeparator(Separator):
             raise SeparationError("this GRU model is bidirectional and cannot stream; use the causal model 'gru-stream'")
         return GRUFrameProcessor(self)
 
-    def masks(self, magnitude: np.ndarray, state: torch.Tensor | None = None) -> tuple[np.ndarray, torch.Tensor]:
-        """Masks (sources, bins, frames) of one magnitude sequence (frames, bins), and the new GRU state."""
-        with torch.inference_mode():
-            tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
-            masks, state = self.network(tensor[None], state)
-        return masks[0].permute(1, 2, 0).cpu().numpy(), state
-
     def vocal_mask(self, magnitude: np.ndarray) -> np.ndarray:
         """The vocals mask (bins, frames) of a magnitude sequence (frames, bins), computed
         chunk-wise in one batch (see the class doc)."""
@@ -128,11 +120,11 @@ class GRUSeparator(Separator):
         with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
             if chunk is None or frames <= chunk + left + right:
-                return self.network.first_mask(tensor[None])[0].T.cpu().numpy()
+                return self.network.first_mask(tensor[None])[0][0].T.cpu().numpy()
             n_chunks = math.ceil(frames / chunk)
             padded = torch.nn.functional.pad(tensor, (0, 0, left, n_chunks * chunk - frames + right))
             windows = padded.unfold(0, left + chunk + right, chunk).transpose(1, 2)  # (chunks, window, bins)
-            mask = self.network.first_mask(windows.contiguous())
+            mask, _ = self.network.first_mask(windows.contiguous())
             kept = mask[:, left : left + chunk].reshape(n_chunks * chunk, bins)[:frames]
         return kept.T.cpu().numpy()
 
@@ -143,15 +135,18 @@ class GRUFrameProcessor:
     def __init__(self, separator: GRUSeparator) -> None:
         self.separator = separator
         self.state: torch.Tensor | None = None
+        with torch.inference_mode():  # once per stream, not per block
+            self.mask_layer = separator.network.first_mask_layer()
 
     def __call__(self, spec: np.ndarray) -> dict[str, np.ndarray]:
-        """Source spectrograms {source: (channels, bins, k)} of mixture frames (channels, bins, k)."""
+        """Source spectrograms {source: (channels, bins, k)} of mixture frames (channels, bins, k).
+
+        As in :meth:`GRUSeparator.separate_block`: every channel is masked with the vocals
+        mask of the channel-mean magnitude, and the accompaniment is the rest.
+        """
         magnitude = np.abs(spec).mean(axis=0).T
-        masks, self.state = self.separator.masks(magnitude, self.state)
-        return apply_spectral_masks(spec, masks, self.separator.sources)
-
-
-def apply_spectral_masks(spec: np.ndarray, masks: np.ndarray, sources: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Mask every channel of ``spec`` (channels, bins, frames) with ``masks`` (sources, bins, frames)."""
-    per_channel = np.broadcast_to(masks[:, None], (masks.shape[0], *spec.shape))
-    return dict(zip(sources, apply_masks(spec, per_channel)))
+        with torch.inference_mode():
+            tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.separator.device)
+            mask, self.state = self.separator.network.first_mask(tensor[None], self.state, self.mask_layer)
+        vocals = spec * mask[0].T.cpu().numpy()
+        return {"vocals": vocals, "accompaniment": spec - vocals}

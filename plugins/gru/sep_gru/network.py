@@ -92,21 +92,32 @@ class MaskGRU(nn.Module):
         masks = torch.softmax(logits.view(batch, frames, self.config.n_sources, bins), dim=2)
         return masks, state
 
-    def first_mask(self, magnitude: torch.Tensor) -> torch.Tensor:
-        """The first source's mask (batch, frames, bins) of a two-source network, from a fresh state.
+    def first_mask(
+        self,
+        magnitude: torch.Tensor,
+        state: torch.Tensor | None = None,
+        layer: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first source's mask (batch, frames, bins) of a two-source network, and the new GRU state.
 
-        Equal to ``forward(magnitude)[0][:, :, 0]`` at half the output layer's cost: a
-        softmax over two logits is the sigmoid of their difference, so one layer with the
-        difference of the two sources' weights replaces the output layer, and no softmax
-        over a strided axis is needed.
+        Equal to ``forward(magnitude, state)[0][:, :, 0]`` at half the output layer's cost:
+        a softmax over two logits is the sigmoid of their difference, so the layer of
+        :meth:`first_mask_layer` replaces the output layer, and no softmax over a strided
+        axis is needed. Callers making many small calls (streaming) pass that ``layer``,
+        computed once.
         """
+        hidden, state = self._decoder_hidden(magnitude, state)
+        weight, bias = layer if layer is not None else self.first_mask_layer()
+        return torch.sigmoid(nn.functional.linear(hidden, weight, bias)), state
+
+    def first_mask_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight and bias of the first source's mask logits: the difference of the two
+        sources' rows of the output layer."""
         if self.config.n_sources != 2:
             raise SeparationError(f"first_mask needs a two-source network, not {self.config.n_sources} sources")
-        hidden, _ = self._decoder_hidden(magnitude, None)
         weight, bias = self.decoder[-1].weight, self.decoder[-1].bias
         bins = self.config.n_bins
-        difference = nn.functional.linear(hidden, weight[:bins] - weight[bins:], bias[:bins] - bias[bins:])
-        return torch.sigmoid(difference)
+        return weight[:bins] - weight[bins:], bias[:bins] - bias[bins:]
 
     def _decoder_hidden(
         self, magnitude: torch.Tensor, state: torch.Tensor | None
