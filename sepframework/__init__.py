@@ -37,20 +37,24 @@ def separate_file(
     format: str = "wav",
     subtype: str | None = None,
     template: str | None = None,
-    stems: Sequence[str] | None = None,
+    stems: str | Sequence[str] | None = None,
     overwrite: bool = False,
     segment_seconds: float | None = None,
     device: str = "auto",
 ) -> dict[str, Path]:
     """Separate an audio file and write its stems to ``outdir/<track>/<source>.<format>``.
 
-    ``model`` is a model name, a loaded :class:`Separator`, or ``None`` for the default.
-    ``subtype`` and ``template`` are those of ``sep run`` (e.g. ``"PCM_16"``,
-    ``"{model}/{track}-{source}.{ext}"``). Returns the path written for each source.
+    ``model`` is a model name, a model folder, a loaded :class:`Separator`, or ``None``
+    for the default. ``stems`` is one source name or several. ``subtype`` and ``template``
+    are those of ``sep run`` (e.g. ``"PCM_16"``, ``"{model}/{track}-{source}.{ext}"``).
+    Returns the path written for each source.
     """
     from sepframework.pipeline import DEFAULT_TEMPLATE, OutputSpec
     from sepframework.pipeline import separate_file as _separate_file
 
+    if model is not None and not isinstance(model, (str, Separator)):
+        raise SeparationError(f"model must be a name, a folder or a Separator, not {type(model).__name__}")
+    stems = [stems] if isinstance(stems, str) else stems
     name = model if isinstance(model, str) else registry.default_model_name() if model is None else type(model).__name__
     separator = model if isinstance(model, Separator) else load(model, device=device)
     spec = OutputSpec(outdir=Path(outdir), template=template or DEFAULT_TEMPLATE, format=format, subtype=subtype,

@@ -68,10 +68,14 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
     """
     from sepframework.audio import AUDIO_EXTENSIONS
 
-    excluded = outdir.absolute() if outdir is not None else None
+    excluded = outdir.resolve() if outdir is not None else None
+    skipped = 0
 
     def wanted(path: Path) -> bool:
-        return path.is_file() and (excluded is None or not path.absolute().is_relative_to(excluded))
+        nonlocal skipped
+        inside = excluded is not None and path.resolve().is_relative_to(excluded)
+        skipped += inside
+        return path.is_file() and not inside
 
     files: list[Path] = []
     errors: list[str] = []
@@ -80,9 +84,11 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
         if not pattern.strip():  # Path("") is the current folder: never search it by accident
             errors.append("an input is an empty path (an unset shell variable?)")
         elif path.is_dir():
+            skipped = 0
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and wanted(p))
             if not found:
-                errors.append(f"{pattern}: folder contains no audio files")
+                inside = f" outside the output folder {outdir} (it holds {skipped})" if skipped else ""
+                errors.append(f"{pattern}: folder contains no audio files{inside}")
             files.extend(found)
         elif path.exists():
             files.append(path)
@@ -93,7 +99,8 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
             files.extend(found)
         else:
             errors.append(f"{pattern}: no such file or folder")
-    return list(dict.fromkeys(files)), errors
+    unique = {file.resolve(): file for file in reversed(files)}  # one file named two ways is one input
+    return [file for file in files if unique[file.resolve()] is file], errors
 
 
 @cli.command()
@@ -122,7 +129,7 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
     import sepframework
     from sepframework.engine import plan_segments
     from sepframework.pipeline import OutputSpec, check_batch, separate_file
-    from sepframework.streaming import separate_file_streaming
+    from sepframework.streaming import separate_file_streaming, streaming_model
 
     spec = OutputSpec(outdir=outdir, template=template, format=fmt, subtype=subtype, overwrite=overwrite)
     files, failures = expand_inputs(inputs, outdir)
@@ -132,9 +139,17 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
         raise SystemExit(1)
     model = sepframework.load(model_name, device=device)
     name = model_name or sepframework.registry.default_model_name()
-    wanted = [s.strip() for s in stems.split(",") if s.strip()] if stems else None
+    if name not in sepframework.loading.model_names() and Path(name).is_dir():
+        name = Path(name).resolve().name  # a model folder: {model} is its name
+    wanted = [s.strip() for s in stems.split(",") if s.strip()] if stems is not None else None
+    if wanted == []:
+        raise SeparationError(f"--stems '{stems}' names no source; this model gives {', '.join(model.sources)}")
     check_batch(files, model, spec, wanted, name)
-    if not stream:
+    if stream:
+        streaming_model(model)
+        if segment is not None:
+            raise SeparationError("--segment has no effect with --stream (it processes the input block by block)")
+    else:
         plan_segments(model, segment)
     show_progress = not quiet and sys.stderr.isatty()
     failed = len(failures)

@@ -48,13 +48,15 @@ class OutputSpec:
         """
         track = input_path.name.split(".")[0] if input_path.name.endswith(".stem.mp4") else input_path.stem
         model = model.replace("://", "-").replace("/", "-").replace(":", "-").replace("@", "-")  # hf://org/repo@rev
-        parent = input_path.absolute().parent.name
+        parent = input_path.absolute().parent.name or "root"
         paths = {}
         for source in sources:
             try:
                 relative = self.template.format(track=track, source=source, ext=self.format, model=model, parent=parent)
             except (KeyError, IndexError, ValueError) as error:
                 raise SeparationError(f"bad output template '{self.template}': use the fields {TEMPLATE_FIELDS}") from error
+            if Path(relative).is_absolute() or ".." in Path(relative).parts:
+                raise SeparationError(f"output template '{self.template}' leads outside the output folder")
             if not relative.lower().endswith(f".{self.format}"):
                 raise SeparationError(
                     f"output template '{self.template}' does not name .{self.format} files; end it with .{{ext}}"
@@ -91,9 +93,11 @@ def check_batch(
         for path in stem_paths(input_path, model, output, stems, model_name).values():
             earlier = writers.setdefault(path.absolute(), input_path)
             if earlier != input_path:
+                parents = earlier.absolute().parent.name != input_path.absolute().parent.name
+                remedy = "give each its own folder with --template '{parent}/{track}/{source}.{ext}', or " if parents else ""
                 raise SeparationError(
-                    f"{earlier} and {input_path} would both write {path}; give each its own folder with "
-                    "--template '{parent}/{track}/{source}.{ext}', or separate them in two runs with different -o"
+                    f"{earlier} and {input_path} would both write {path}; {remedy}separate them in two runs "
+                    "with different -o"
                 )
 
 

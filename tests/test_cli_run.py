@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,6 +82,10 @@ def test_bad_option_values_are_one_error_line_before_any_input_is_separated(tmp_
         (["--subtype", "PCM_8"], "wav cannot store subtype 'PCM_8'; use FLOAT, PCM_24, PCM_16"),
         (["--stems", "drums"], "unknown stem(s) drums; this model gives vocals, accompaniment"),
         (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--stems", ","], "--stems ',' names no source; this model gives vocals, accompaniment"),
+        (["--template", "../up/{track}/{source}.{ext}"], "output template '../up/{track}/{source}.{ext}' leads outside"),
+        (["--stream"], "this model (RepetSim) cannot stream"),
+        (["--model", "gru-stream", "--stream", "--segment", "5"], "--segment has no effect with --stream"),
     ]:
         result = sep("run", "--model", "repet-sim", *args, *songs, cwd=tmp_path)
         assert result.returncode == 1, args
@@ -93,8 +99,14 @@ def test_separating_a_folder_again_skips_the_stems_written_inside_it(tmp_path, w
     for _ in range(2):
         result = sep("run", "--model", "repet-sim", "-q", "--overwrite", ".", cwd=tmp_path / "music")
         assert result.returncode == 0, result.stderr
+    (tmp_path / "music/link").symlink_to(tmp_path / "music/separated")  # OUTDIR named another way
+    result = sep("run", "--model", "repet-sim", "-q", "--overwrite", "-o", "link", ".", cwd=tmp_path / "music")
+    assert result.returncode == 0, result.stderr
     written = sorted(str(p.relative_to(tmp_path / "music")) for p in (tmp_path / "music").rglob("*.wav"))
     assert written == ["a.wav", "separated/a/accompaniment.wav", "separated/a/vocals.wav"]
+    result = sep("run", "--model", "repet-sim", "-q", "-o", ".", ".", cwd=tmp_path / "music")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: .: folder contains no audio files outside the output folder . (it holds 3)"]
 
 
 def test_inputs_that_would_write_the_same_stems_are_an_error_before_any_is_separated(tmp_path, write_wav) -> None:
@@ -108,10 +120,23 @@ def test_inputs_that_would_write_the_same_stems_are_an_error_before_any_is_separ
     assert not (tmp_path / "out").exists()
 
     result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "--template", "{parent}/{track}/{source}.{ext}",
-                 "music", cwd=tmp_path)
+                 "music", "music/x/../x/song.wav", cwd=tmp_path)  # the same file named twice is one input
     assert result.returncode == 0, result.stderr
     assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.wav")) == [
         "x/song/accompaniment.wav", "x/song/vocals.wav", "y/song/accompaniment.wav", "y/song/vocals.wav"]
+
+
+def test_a_model_folder_is_named_by_its_folder_in_the_outputs(tmp_path, write_wav) -> None:
+    registry = Path(__file__).resolve().parents[1] / "registry/gru-stream"
+    (tmp_path / "my-model").mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(registry / name, tmp_path / "my-model" / name)
+    song = write_wav("song.wav", seconds=1.0, rate=16000)
+    result = sep("run", "-m", "./my-model/", "-q", "--template", "{model}/{track}-{source}.{ext}", str(song),
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "separated/my-model").iterdir()) == [
+        "song-accompaniment.wav", "song-vocals.wav"]
 
 
 def test_a_failing_model_is_reported_per_file_and_the_batch_goes_on(tmp_path, write_wav) -> None:

@@ -63,6 +63,10 @@ def test_a_model_folder_loads_like_its_registry_entry(tmp_path: Path) -> None:
 
     for source in ("vocals", "accompaniment"):
         np.testing.assert_array_equal(from_folder[source], from_registry[source])
+    weights = folder / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(SeparationError, match=f"{weights}: not a readable safetensors file"):
+        sepframework.load(str(folder), "cpu")
     (folder / "config.json").unlink()
     with pytest.raises(SeparationError, match="has no config.json, so it is not a sepframework model"):
         sepframework.load(str(folder), "cpu")

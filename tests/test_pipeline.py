@@ -89,6 +89,8 @@ def test_selected_stems_and_templates(tmp_path, write_wav) -> None:
         ({"stems": ["drums"]}, "unknown stem\\(s\\) drums; this model gives vocals, accompaniment"),
         ({"output": OutputSpec(template="{song}.{ext}")}, "bad output template"),
         ({"output": OutputSpec(template="same.{ext}")}, "gives every source the same file"),
+        ({"output": OutputSpec(template="../{track}/{source}.{ext}")}, "leads outside the output folder"),
+        ({"output": OutputSpec(template="/tmp/{track}/{source}.{ext}")}, "leads outside the output folder"),
     ],
 )
 def test_bad_requests_are_clear_errors(tmp_path, write_wav, kwargs, message) -> None:
@@ -109,7 +111,9 @@ def test_the_top_level_api_loads_by_name_and_takes_the_output_options(tmp_path, 
     assert (info.subtype, info.samplerate, info.frames) == ("PCM_16", 16000, 16000)
     with pytest.raises(OutputExistsError):
         sepframework.separate_file(song, model="repet-sim", outdir=tmp_path / "out",
-                                   template="{model}/{track}-{source}.{ext}", format="flac", stems=["vocals"])
+                                   template="{model}/{track}-{source}.{ext}", format="flac", stems="vocals")
+    with pytest.raises(SeparationError, match="model must be a name, a folder or a Separator, not int"):
+        sepframework.separate_file(song, model=123)
 
 
 def test_a_writer_failure_stops_the_run_and_leaves_no_partial_stem(tmp_path, write_wav, monkeypatch) -> None:
