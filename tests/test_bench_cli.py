@@ -155,3 +155,9 @@ def test_a_worker_peak_does_not_include_its_parents_memory() -> None:
     child = float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
     assert 0 < child < 300
     assert ballast.sum() == ballast.size
+
+
+def test_the_worker_module_does_not_import_torch_so_the_load_column_times_it() -> None:
+    script = "import sys, sepframework.bench.worker; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr

@@ -22,7 +22,6 @@ import sepframework
 from sepframework.allocator import keep_freed_memory
 from sepframework.audio import audio_info, open_reader, read_audio, resample
 from sepframework.bench.measure import gpu_name, gpu_peak_mb, peak_rss_mb, reset_gpu_peak, timed
-from sepframework.cpu_threads import one_cpu_thread
 from sepframework.engine import plan_segments
 from sepframework.evaluation.scoring import score_dataset
 from sepframework.interfaces import SeparationError, Separator
@@ -61,6 +60,8 @@ def measure_streaming(model: Separator, song: Path) -> dict[str, Any] | None:
     takes per ``block_ms`` block of the input (a block must be done before the next arrives),
     on one CPU thread as ``sep stream`` computes.
     """
+    from sepframework.cpu_threads import one_cpu_thread  # here: it imports PyTorch, part of the timed load
+
     with open_reader(song) as reader, one_cpu_thread():
         try:
             streamer = Streamer(model, reader.channels, reader.sample_rate)
