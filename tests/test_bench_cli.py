@@ -161,3 +161,18 @@ def test_the_worker_module_does_not_import_torch_so_the_load_column_times_it() -
     script = "import sys, sepframework.bench.worker; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_model_folder_can_be_benchmarked(tmp_path) -> None:
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    result = sep("bench", "--models", "./my-model", "--duration", "1", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "my-model has no config.json, so it is not a sepframework model" in result.stderr
+    for name in ("config.json", "model.safetensors"):
+        (folder / name).write_bytes((Path(__file__).resolve().parents[1] / "registry/gru-stream" / name).read_bytes())
+    result = sep("bench", "--models", "./my-model", "--duration", "2", "--repeat", "1", "--out", "out", "--name", "t",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [model] = json.loads((tmp_path / "out/t.json").read_text())["results"]
+    assert model["model"] == "./my-model" and model["streaming"]["algorithmic_ms"] == pytest.approx(63.9375)

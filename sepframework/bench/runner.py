@@ -37,13 +37,18 @@ class Plan:
 
 
 def prepare_models(names: Sequence[str]) -> None:
-    """Check that every model exists and fetch its files now, so no load time includes a download."""
+    """Check that every model exists (a registry entry, a plugin or a model folder) and fetch
+    its files now, so no load time includes a download."""
     for name in names:
         entry = registry.find(name)
         if entry is not None:
             registry.fetch(entry)
+        elif Path(name).is_dir() and name not in plugins.plugin_names():
+            registry.model_folder_files(Path(name))
         elif name not in plugins.plugin_names():
-            raise SeparationError(f"unknown model '{name}'; available models: {', '.join(model_names())}")
+            raise SeparationError(
+                f"unknown model '{name}'; available models: {', '.join(model_names())} (or a model folder)"
+            )
 
 
 def run_worker(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
