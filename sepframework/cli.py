@@ -69,13 +69,9 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
     from sepframework.audio import AUDIO_EXTENSIONS
 
     excluded = outdir.resolve() if outdir is not None else None
-    skipped = 0
 
-    def wanted(path: Path) -> bool:
-        nonlocal skipped
-        inside = excluded is not None and path.resolve().is_relative_to(excluded)
-        skipped += inside
-        return path.is_file() and not inside
+    def in_outdir(path: Path) -> bool:
+        return excluded is not None and path.resolve().is_relative_to(excluded)
 
     files: list[Path] = []
     errors: list[str] = []
@@ -84,23 +80,26 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
         if not pattern.strip():  # Path("") is the current folder: never search it by accident
             errors.append("an input is an empty path (an unset shell variable?)")
         elif path.is_dir():
-            skipped = 0
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and wanted(p))
+            audio = [p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()]
+            found = sorted(p for p in audio if not in_outdir(p))
             if not found:
-                inside = f" outside the output folder {outdir} (it holds {skipped})" if skipped else ""
+                inside = f" outside the output folder {outdir} (it holds {len(audio)})" if audio else ""
                 errors.append(f"{pattern}: folder contains no audio files{inside}")
             files.extend(found)
         elif path.exists():
             files.append(path)
         elif glob.has_magic(pattern):
-            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if wanted(Path(p)))
+            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True)
+                           if Path(p).is_file() and not in_outdir(Path(p)))
             if not found:
                 errors.append(f"{pattern}: no file matches")
             files.extend(found)
         else:
             errors.append(f"{pattern}: no such file or folder")
-    unique = {file.resolve(): file for file in reversed(files)}  # one file named two ways is one input
-    return [file for file in files if unique[file.resolve()] is file], errors
+    unique: dict[Path, Path] = {}
+    for file in files:
+        unique.setdefault(file.resolve(), file)  # one file named two ways is one input
+    return list(unique.values()), errors
 
 
 @cli.command()

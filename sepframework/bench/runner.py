@@ -43,9 +43,11 @@ def prepare_models(names: Sequence[str]) -> None:
         entry = registry.find(name)
         if entry is not None:
             registry.fetch(entry)
-        elif Path(name).is_dir() and name not in plugins.plugin_names():
+        elif name in plugins.plugin_names():
+            continue
+        elif Path(name).is_dir():
             registry.model_folder_files(Path(name))
-        elif name not in plugins.plugin_names():
+        else:
             raise SeparationError(
                 f"unknown model '{name}'; available models: {', '.join(model_names())} (or a model folder)"
             )
