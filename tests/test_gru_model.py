@@ -140,6 +140,25 @@ def test_chunked_batch_inference_covers_every_frame_in_order() -> None:
         np.testing.assert_allclose(chunked.vocal_mask(magnitude), whole.vocal_mask(magnitude), atol=1e-6)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_each_chunk_is_masked_as_its_own_silence_padded_window(bidirectional: bool) -> None:
+    # The encoder and decoder run once per frame and only the GRU on the windows: the
+    # result must be that of running the network on each window of frames (context,
+    # chunk, and for a bidirectional network context again), zero frames beyond the ends.
+    separator = small_separator(bidirectional, seed=5)
+    chunked = GRUSeparator(separator.config, chunk_frames=8, context_frames=3, network=separator.network)
+    frames, bins = 61, separator.config.n_bins
+    magnitude = np.random.default_rng(6).random((frames, bins), dtype=np.float32)
+    right = 3 if bidirectional else 0
+    padded = np.concatenate([np.zeros((3, bins), np.float32), magnitude, np.zeros((8 + right, bins), np.float32)])
+    with torch.inference_mode():
+        expected = np.concatenate([
+            separator.network.first_mask(torch.from_numpy(padded[start : start + 3 + 8 + right])[None])[0][0, 3:11].numpy()
+            for start in range(0, frames, 8)
+        ])[:frames]
+    np.testing.assert_allclose(chunked.vocal_mask(magnitude), expected.T, atol=1e-6)
+
+
 def test_chunked_inference_is_close_to_whole_sequence_inference() -> None:
     whole = small_separator(bidirectional=True)
     chunked = GRUSeparator(whole.config, chunk_frames=64, context_frames=16, network=whole.network)

@@ -117,16 +117,23 @@ class GRUSeparator(Separator):
         frames, bins = magnitude.shape
         chunk, left = self.chunk_frames, self.context_frames
         right = 0 if self.causal else left
+        network = self.network
         with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
             if chunk is None or frames <= chunk + left + right:
-                return self.network.first_mask(tensor[None])[0][0].T.cpu().numpy()
+                return network.first_mask(tensor[None])[0][0].T.cpu().numpy()
+            # The frame-wise encoder and decoder run once per frame; only the GRU runs
+            # on the overlapping windows (chunk and context, padded with silent frames).
+            encoded = network.encode(tensor)
+            silence = network.encode(tensor.new_zeros(1, bins))
             n_chunks = math.ceil(frames / chunk)
-            padded = torch.nn.functional.pad(tensor, (0, 0, left, n_chunks * chunk - frames + right))
-            windows = padded.unfold(0, left + chunk + right, chunk).transpose(1, 2)  # (chunks, window, bins)
-            mask, _ = self.network.first_mask(windows.contiguous())
-            kept = mask[:, left : left + chunk].reshape(n_chunks * chunk, bins)[:frames]
-        return kept.T.cpu().numpy()
+            after = n_chunks * chunk - frames + right
+            padded = torch.cat([silence.expand(left, -1), encoded, silence.expand(after, -1)])
+            windows = padded.unfold(0, left + chunk + right, chunk).transpose(1, 2)  # (chunks, window, hidden)
+            recurrent, _ = network.gru(windows.contiguous())
+            kept = recurrent[:, left : left + chunk].reshape(n_chunks * chunk, -1)[:frames]
+            mask = network.decode_first_mask(encoded, kept)
+        return mask.T.cpu().numpy()
 
 
 class GRUFrameProcessor:

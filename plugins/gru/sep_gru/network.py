@@ -87,8 +87,9 @@ class MaskGRU(nn.Module):
         self, magnitude: torch.Tensor, state: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         batch, frames, bins = magnitude.shape
-        hidden, state = self._decoder_hidden(magnitude, state)
-        logits = self.decoder[-1](hidden)
+        encoded = self.encode(magnitude)
+        recurrent, state = self.gru(encoded, state)
+        logits = self.decoder[-1](self._decoder_hidden(encoded, recurrent))
         masks = torch.softmax(logits.view(batch, frames, self.config.n_sources, bins), dim=2)
         return masks, state
 
@@ -106,9 +107,23 @@ class MaskGRU(nn.Module):
         axis is needed. Callers making many small calls (streaming) pass that ``layer``,
         computed once.
         """
-        hidden, state = self._decoder_hidden(magnitude, state)
+        encoded = self.encode(magnitude)
+        recurrent, state = self.gru(encoded, state)
+        return self.decode_first_mask(encoded, recurrent, layer), state
+
+    def encode(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """The GRU's input (..., frames, hidden) of magnitude frames (..., frames, bins); frame-wise."""
+        return self.encoder((torch.log1p(magnitude) - self.input_mean) * self.input_scale)
+
+    def decode_first_mask(
+        self,
+        encoded: torch.Tensor,
+        recurrent: torch.Tensor,
+        layer: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The first source's mask of :meth:`encode`'s and the GRU's outputs; frame-wise."""
         weight, bias = layer if layer is not None else self.first_mask_layer()
-        return torch.sigmoid(nn.functional.linear(hidden, weight, bias)), state
+        return torch.sigmoid(nn.functional.linear(self._decoder_hidden(encoded, recurrent), weight, bias))
 
     def first_mask_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Weight and bias of the first source's mask logits: the difference of the two
@@ -119,11 +134,6 @@ class MaskGRU(nn.Module):
         bins = self.config.n_bins
         return weight[:bins] - weight[bins:], bias[:bins] - bias[bins:]
 
-    def _decoder_hidden(
-        self, magnitude: torch.Tensor, state: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The output layer's input (batch, frames, hidden) and the new GRU state."""
-        features = (torch.log1p(magnitude) - self.input_mean) * self.input_scale
-        encoded = self.encoder(features)
-        recurrent, state = self.gru(encoded, state)
-        return self.decoder[:-1](torch.cat([encoded, recurrent], dim=-1)), state
+    def _decoder_hidden(self, encoded: torch.Tensor, recurrent: torch.Tensor) -> torch.Tensor:
+        """The output layer's input (..., frames, hidden): the MLP over the GRU output joined with its input."""
+        return self.decoder[:-1](torch.cat([encoded, recurrent], dim=-1))
