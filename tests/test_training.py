@@ -131,6 +131,33 @@ def test_sampler_without_remix_keeps_sources_aligned() -> None:
         np.testing.assert_array_equal(example[1, 0], accompaniment[0, start : start + 500])
 
 
+def _dominant_frequency(signal: np.ndarray) -> float:
+    return float(np.argmax(np.abs(np.fft.rfft(signal))) * RATE / len(signal))
+
+
+def test_pitch_shifts_move_each_crop_within_the_range_and_keep_unremixed_sources_in_tune() -> None:
+    seconds = np.arange(4 * RATE) / RATE
+    tones = {name: (0.5 * np.sin(2 * np.pi * hz * seconds)).astype(np.float32)[None]
+             for name, hz in (("vocals", 400.0), ("accompaniment", 200.0))}
+    sampler = RemixSampler([Track("tones", RATE, tones)], ("vocals", "accompaniment"), RATE, channels=1, seed=0,
+                           remix_probability=0.0, gain_db=0.0, pitch_semitones=3)
+    vocals = []
+    for example in sampler.batch(12)[1].numpy():
+        assert example.shape == (2, 1, RATE) and np.abs(example).min(axis=-1).max() < 0.01  # no padded end
+        vocal, accompaniment = _dominant_frequency(example[0, 0]), _dominant_frequency(example[1, 0])
+        assert 400 * 2 ** (-3 / 12) - 1 <= vocal <= 400 * 2 ** (3 / 12) + 1
+        assert abs(vocal - 2 * accompaniment) <= 1  # one shift for both sources: still an octave apart
+        vocals.append(vocal)
+    assert max(vocals) - min(vocals) > 40  # shifted differently from example to example
+
+
+def test_sampler_without_pitch_shifts_draws_what_it_always_did() -> None:
+    tracks = synthetic_tracks(songs=2, clips=1)
+    plain = RemixSampler(tracks, ("vocals", "accompaniment"), 1000, channels=1, seed=4)
+    zero = RemixSampler(tracks, ("vocals", "accompaniment"), 1000, channels=1, seed=4, pitch_semitones=0.0)
+    torch.testing.assert_close(zero.batch(6)[1], plain.batch(6)[1], rtol=0, atol=0)
+
+
 def test_sampler_pads_short_tracks() -> None:
     tracks = synthetic_tracks(songs=1, clips=1)
     mixture, _ = RemixSampler(tracks, ("vocals", "accompaniment"), 3 * RATE, 1, seed=0).batch(2)
@@ -232,11 +259,22 @@ def test_train_and_export_writes_loadable_files_and_card(tmp_path: Path) -> None
     assert card.startswith("---\nlicense: cc-by-nc-4.0\nlibrary_name: sepframework\n")
     assert command in card and f"{metrics['validation']['vocals']['GNSDR']:.2f}" in card
     assert "--epochs 2" in command and "--arg taps=15" in command and "--crop-seconds" not in command
-    assert "Augmentation: random crops of 0.25 s, remixing" in card
+    assert "Augmentation: random crops of 0.25 s, remixing" in card and "pitch shifts" not in card
     assert "# sepframework `out` (plugin `tiny`)" in card
     scores = card_metadata(out / "README.md")["metrics"]["mini validation"]
     assert scores["vocals GNSDR"] == round(metrics["validation"]["vocals"]["GNSDR"], 2)
     assert scores["accompaniment GSAR"] == round(metrics["validation"]["accompaniment"]["GSAR"], 2)
+
+
+def test_a_card_names_the_pitch_shifts_of_its_run(tmp_path: Path) -> None:
+    data = write_mini_dataset(tmp_path / "mini")
+    trainable = TinyTrainable()
+    config = TrainConfig.for_trainable(trainable, epochs=1, pitch_semitones=2.5)
+    command = reproduce_command("tiny", data, tmp_path / "out", vars(config), trainable.args)
+    train_and_export("tiny", trainable, data, tmp_path / "out", config, command=command)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "dB per source, random pitch shifts of ±2.5 semitones per source (resampling)." in card
+    assert "--pitch-semitones 2.5" in card
 
 
 def test_unknown_trainer_and_model_argument_are_clear_errors() -> None:

@@ -33,6 +33,8 @@ SEP_TRAIN = [sys.executable, "-m", "sepframework.cli", "train"]
     ("--gain-db", "-6", "-6.0 is not in the range x>=0."),
     ("--gain-db", "inf", "'inf' is not a finite number."),
     ("--crop-seconds", "0", "0.0 is not in the range x>0."),
+    ("--pitch-semitones", "-1", "-1.0 is not in the range 0<=x<=12."),
+    ("--pitch-semitones", "nan", "'nan' is not a finite number."),
     ("--num-threads", "0", "0 is not in the range x>=1."),
 ])
 def test_out_of_range_settings_are_usage_errors(tmp_path: Path, option: str, value: str, message: str) -> None:

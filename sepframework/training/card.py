@@ -91,6 +91,12 @@ def _reproduce(facts: CardFacts) -> str:
             "them, then this model:\n\n```\n" + "\n".join([*facts.earlier_commands, facts.command]) + "\n```")
 
 
+def _pitch_shifts(facts: CardFacts) -> str:
+    """The card's words for the run's pitch shifts, if it had any."""
+    semitones = facts.config.get("pitch_semitones") or 0
+    return f", random pitch shifts of ±{semitones} semitones per source (resampling)" if semitones else ""
+
+
 def _crop_length(facts: CardFacts) -> str:
     return f" of {facts.crop_seconds:g} s" if facts.crop_seconds else ""
 
@@ -132,7 +138,7 @@ Sources: {", ".join(facts.metrics)}. Use it with `sep run --model {facts.name} s
 `{facts.dataset}`, split by whole song (about {facts.config["valid_fraction"]:.0%} of each singer's
 tracks held out). Validation songs: {", ".join(songs)}.
 Augmentation: random crops{_crop_length(facts)}, remixing sources of different tracks (probability
-{facts.config["remix_probability"]}), random gains of ±{facts.config["gain_db"]} dB per source.
+{facts.config["remix_probability"]}), random gains of ±{facts.config["gain_db"]} dB per source{_pitch_shifts(facts)}.
 
 ## Configuration
 

@@ -74,6 +74,9 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict, args: dict
               help="Share of each singer's tracks held out (by song).")
 @click.option("--remix-probability", type=FiniteFloatRange(0, 1), help="Chance that an example mixes sources of different tracks.")
 @click.option("--gain-db", type=FiniteFloatRange(min=0), help="Random gain range (±dB) per source.")
+@click.option("--pitch-semitones", type=FiniteFloatRange(0, 12),
+              help="Random pitch shift range (± semitones) per source, by resampling (tempo and "
+                   "formants move along, as for another voice); teaches voices the data lacks [default: 0].")
 @click.option("--crop-seconds", type=FiniteFloatRange(min=0, min_open=True),
               help="Length of the random training crops, for models that take any length (gru); "
                    "longer crops teach longer context, at a proportional cost per step "

@@ -45,6 +45,8 @@ class TrainConfig:
     valid_fraction: float = 0.15
     remix_probability: float = 0.5
     gain_db: float = 6.0
+    #: Random pitch shift range (± semitones) per source, by resampling; 0: none.
+    pitch_semitones: float = 0.0
     #: Seconds per training crop (``None``: the model's default; see ``Trainable.crop_samples``).
     crop_seconds: float | None = None
     #: Training target of masking models: "magnitude", "phase-sensitive" or "waveform".
@@ -125,7 +127,8 @@ def fit(
         optimizer, mode="max", factor=0.5, patience=config.lr_patience
     )
     sampler = RemixSampler(train, trainable.sources, trainable.crop_samples(config.crop_seconds), trainable.channels,
-                           seed=config.seed, remix_probability=config.remix_probability, gain_db=config.gain_db)
+                           seed=config.seed, remix_probability=config.remix_probability, gain_db=config.gain_db,
+                           pitch_semitones=config.pitch_semitones)
     validator = Validator(valid, trainable.sources)
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] = copy.deepcopy(model.state_dict())
