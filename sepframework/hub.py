@@ -76,7 +76,21 @@ def parse_hub_uri(uri: str) -> tuple[str, str]:
     parts = repo_id.split("/")
     if len(parts) != 2 or not all(parts) or (revision == "" and uri.endswith("@")):
         raise HubError(f"'{uri}' is not a Hub model: use hf://ORG/REPO or hf://ORG/REPO@REVISION")
-    return repo_id, revision or DEFAULT_REVISION
+    return checked_repo_id(repo_id), revision or DEFAULT_REVISION
+
+
+def checked_repo_id(repo_id: str) -> str:
+    """``repo_id`` if it is a valid Hub repository id ``ORG/REPO``, else a one-line :class:`HubError`."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if repo_id.count("/") != 1:
+        raise HubError(f"'{repo_id}' is not a Hub repository id: use ORG/REPO")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise HubError(f"'{repo_id}' is not a Hub repository id: {error}") from None
+    return repo_id
 
 
 @dataclass(frozen=True)

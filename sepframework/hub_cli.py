@@ -23,6 +23,13 @@ offline_option = click.option(
     help="Use only bundled and cached model files, never the network (same as HF_HUB_OFFLINE=1).",
 )
 
+def _repo_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    try:
+        return value if value is None else hub.checked_repo_id(value)
+    except hub.HubError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 folder_option = click.option(
     "--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Model folder (config.json, *.safetensors, README.md); default: registry/NAME.",
@@ -41,7 +48,8 @@ def registry() -> None:
 
 @registry.command()
 @click.argument("name")
-@click.option("--repo", "repo_id", required=True, help="Hub repository, ORG/REPO (created if needed).")
+@click.option("--repo", "repo_id", required=True, callback=_repo_id,
+              help="Hub repository, ORG/REPO (created if needed).")
 @folder_option
 @click.option("--token", default=None, help="Hub token with write access (default: HF_TOKEN or the saved login).")
 @click.option("--private", is_flag=True, help="Create the repository as private.")
@@ -65,7 +73,8 @@ def publish(name: str, repo_id: str, folder: Path | None, token: str | None, pri
 
 @registry.command()
 @click.argument("name")
-@click.option("--repo", "repo_id", default=None, help="Hub repository, ORG/REPO (default: the current entry's).")
+@click.option("--repo", "repo_id", default=None, callback=_repo_id,
+              help="Hub repository, ORG/REPO (default: the current entry's; needed for a new NAME).")
 @click.option("--revision", default=None,
               help="Commit sha printed by `sep registry publish` (default: kept while the files are unchanged).")
 @folder_option

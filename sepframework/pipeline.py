@@ -53,7 +53,7 @@ class OutputSpec:
         for source in sources:
             try:
                 relative = self.template.format(track=track, source=source, ext=self.format, model=model, parent=parent)
-            except (KeyError, IndexError, ValueError) as error:
+            except (KeyError, IndexError, ValueError, AttributeError) as error:  # AttributeError: {track.x}
                 raise SeparationError(f"bad output template '{self.template}': use the fields {TEMPLATE_FIELDS}") from error
             if Path(relative).is_absolute() or ".." in Path(relative).parts:
                 raise SeparationError(f"output template '{self.template}' leads outside the output folder")

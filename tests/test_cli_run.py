@@ -77,6 +77,8 @@ def test_bad_option_values_are_one_error_line_before_any_input_is_separated(tmp_
         (["--segment", "inf"], "--segment must be a positive number of seconds, got inf"),
         (["--segment", "0.001"], "--segment 0.001 s is too short; use at least 1 s"),
         (["--template", "{nope}.{ext}"], "bad output template '{nope}.{ext}'"),
+        (["--template", "{track.x}.{ext}"], "bad output template '{track.x}.{ext}'"),
+        (["--model", "hf://bad name/x"], "'bad name/x' is not a Hub repository id"),
         (["--template", "{track}/{source}.mp3"],
          "output template '{track}/{source}.mp3' does not name .wav files; end it with .{ext}"),
         (["--subtype", "PCM_8"], "wav cannot store subtype 'PCM_8'; use FLOAT, PCM_24, PCM_16"),

@@ -129,9 +129,23 @@ def test_hub_model_names_are_checked(hub) -> None:
     for bad in ("hf://only-one-part", "hf://a/b/c", "hf://org/repo@"):
         with pytest.raises(sephub.HubError, match=f"'{re.escape(bad)}' is not a Hub model"):
             sepframework.load(bad, device="cpu")
+    for bad, why in (("hf://bad name/x", "alphanumeric"), ("hf://org/re..po", "Cannot have -- or .."),
+                     ("hf://org/-x", "cannot start or end with '-'")):
+        with pytest.raises(sephub.HubError, match=f"'{re.escape(bad[5:])}' is not a Hub repository id: .*{re.escape(why)}"):
+            sepframework.load(bad, device="cpu")
     assert sephub.parse_hub_uri("hf://org/repo@v1") == ("org/repo", "v1")
     assert sephub.parse_hub_uri("hf://org/repo") == ("org/repo", "main")
     assert hub.requests == []
+
+
+def test_a_bad_repo_option_is_a_usage_error() -> None:
+    from click.testing import CliRunner
+    from sepframework.hub_cli import registry as registry_command
+
+    for command in ("add", "publish"):
+        result = CliRunner().invoke(registry_command, [command, "gru", "--repo", "bad name/x"])
+        assert result.exit_code == 2
+        assert "Invalid value for '--repo': 'bad name/x' is not a Hub repository id" in result.output
 
 
 def test_a_hub_repository_without_config_is_not_a_model(hub) -> None:
