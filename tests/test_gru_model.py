@@ -182,7 +182,8 @@ def test_user_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(SeparationError, match="unknown GRU config key"):
         GRUConfig.from_args({"hidden": 3})
     files = export_model(GRUTrainable(SMALL), MaskGRU(GRUConfig(**SMALL)), "gru", tmp_path)
-    with pytest.raises(SeparationError, match="does not match the GRU config"):
+    with pytest.raises(SeparationError, match=r"does not match the GRU config: size mismatch for encoder\.0\.weight: "
+                       r"copying a param with shape torch.Size\(\[16, 513\]\) .* \(and \d+ more\)$"):
         GRUSeparator.load({"hidden_size": 32}, files)
     with pytest.raises(SeparationError, match="cannot stream"):
         small_separator(bidirectional=True).frame_processor()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -191,10 +192,28 @@ def test_resume_refuses_other_settings(tmp_path: Path) -> None:
     trainable = TinyTrainable()
     tracks = synthetic_tracks()
     fit(trainable, tracks, TrainConfig.for_trainable(trainable, epochs=1), tmp_path)
-    with pytest.raises(SeparationError, match="other settings"):
-        fit(trainable, tracks, TrainConfig.for_trainable(trainable, epochs=2, learning_rate=0.5), tmp_path, resume=True)
+    learning_rate = TrainConfig.for_trainable(trainable).learning_rate
+    changed = TrainConfig.for_trainable(trainable, epochs=2, learning_rate=0.5, gain_db=1.0)
+    message = (f"--resume: {tmp_path} was trained with --learning-rate {learning_rate} (now 0.5), --gain-db 6.0 "
+               "(now 1.0); resume with its settings or start over with --overwrite")
+    with pytest.raises(SeparationError, match=re.escape(message)):
+        fit(trainable, tracks, changed, tmp_path, resume=True)
+    # before any data is read (the dataset folder does not even exist)
+    with pytest.raises(SeparationError, match=re.escape(message)):
+        train_and_export("tiny", trainable, tmp_path / "no-data", tmp_path, changed, resume=True)
     with pytest.raises(SeparationError, match="no checkpoint"):
         fit(trainable, tracks, TrainConfig.for_trainable(trainable), tmp_path / "empty", resume=True)
+
+
+def test_a_checkpoint_older_than_a_setting_resumes_with_its_default(tmp_path: Path) -> None:
+    trainable = TinyTrainable()
+    tracks = synthetic_tracks()
+    fit(trainable, tracks, TrainConfig.for_trainable(trainable, epochs=1), tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    del state["config"]["pitch_semitones"]  # as written before the setting existed
+    torch.save(state, tmp_path / "checkpoint.pt")
+    resumed = fit(trainable, tracks, TrainConfig.for_trainable(trainable, epochs=2), tmp_path, resume=True)
+    assert len(resumed.history) == 2
 
 
 def test_too_few_tracks_for_a_split_is_a_clear_error(tmp_path: Path) -> None:
@@ -256,6 +275,8 @@ def test_train_and_export_writes_loadable_files_and_card(tmp_path: Path) -> None
     assert all(tensor.dtype == torch.float16 for tensor in weights.values())
     assert json.loads((out / "metrics.json").read_text())["validation"] == metrics["validation"]
     card = (out / "README.md").read_text()
+    modes = {name: (out / name).stat().st_mode for name in ("model.safetensors", "config.json", "metrics.json", "README.md")}
+    assert len(set(modes.values())) == 1, modes  # the weights as readable as the other files
     assert card.startswith("---\nlicense: cc-by-nc-4.0\nlibrary_name: sepframework\n")
     assert command in card and f"{metrics['validation']['vocals']['GNSDR']:.2f}" in card
     assert "--epochs 2" in command and "--arg taps=15" in command and "--crop-seconds" not in command

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from sepframework.training.trainable import Trainable
 
@@ -26,6 +26,7 @@ def export_model(trainable: Trainable, model: torch.nn.Module, plugin: str, out:
         tensors[name] = tensor.half() if float16 and tensor.is_floating_point() else tensor
     out.mkdir(parents=True, exist_ok=True)
     weights, config = out / WEIGHTS_NAME, out / CONFIG_NAME
-    save_file(tensors, str(weights), metadata={"plugin": plugin})
+    # written as bytes like the other files, so it gets the usual permissions (save_file's temporary file is 0600)
+    weights.write_bytes(save(tensors, metadata={"plugin": plugin}))
     config.write_text(json.dumps({"plugin": plugin, "args": trainable.args}, indent=2) + "\n")
     return {WEIGHTS_NAME: weights, CONFIG_NAME: config}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import time
@@ -80,8 +81,19 @@ class TrainResult:
     seconds: float
 
 
-def _fixed(settings: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in settings.items() if key not in RESUMABLE_CHANGES}
+def resumable_checkpoint(out: Path, args: dict[str, Any], config: TrainConfig) -> dict[str, Any]:
+    """The checkpoint in ``out`` if its run had these model ``args`` and ``config`` (but for
+    :data:`RESUMABLE_CHANGES`); else a clear error naming each setting that differs."""
+    state = load_checkpoint(out)
+    saved = {**asdict(TrainConfig()), **state["config"]}  # settings newer than the checkpoint: their defaults
+    differences = [f"--arg {key}={json.dumps(state['args'].get(key))} (now {json.dumps(args.get(key))})"
+                   for key in sorted(set(state["args"]) | set(args)) if state["args"].get(key) != args.get(key)]
+    differences += [f"--{key.replace('_', '-')} {saved[key]} (now {value})"
+                    for key, value in asdict(config).items() if key not in RESUMABLE_CHANGES and saved.get(key) != value]
+    if differences:
+        raise SeparationError(f"--resume: {out} was trained with {', '.join(differences)}; resume with its settings "
+                              "or start over with --overwrite")
+    return state
 
 
 def _validate(trainable: Trainable, model: torch.nn.Module, validator: Validator, device: str) -> dict:
@@ -135,10 +147,7 @@ def fit(
     best_score, best_epoch, elapsed = -math.inf, 0, 0.0
 
     if resume:
-        state = load_checkpoint(out)
-        if state["args"] != trainable.args or _fixed(state["config"]) != _fixed(asdict(config)):
-            raise SeparationError(f"--resume: {out} was trained with other settings; "
-                                  f"its checkpoint has args {state['args']} and config {state['config']}")
+        state = resumable_checkpoint(out, trainable.args, config)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -18,7 +18,7 @@ from sepframework.loading import resolve_device
 from sepframework.training.card import CARD_NAME, CardFacts, render_card
 from sepframework.training.checkpoint import CHECKPOINT_NAME, checkpoint_path
 from sepframework.training.export import CONFIG_NAME, WEIGHTS_NAME, export_model
-from sepframework.training.loop import TrainConfig, fit
+from sepframework.training.loop import TrainConfig, fit, resumable_checkpoint
 from sepframework.training.trainable import Trainable
 from sepframework.training.validation import Validator
 from sepframework.training.warm_start import starting_commands
@@ -81,6 +81,8 @@ def train_and_export(
     # before the data and the training: a bad --init, model argument or output folder fails
     # at once, and a long run's starting weights may be moved or replaced meanwhile
     check_output(out, resume, overwrite)
+    if resume:
+        resumable_checkpoint(out, trainable.args, config)
     device = resolve_device(config.device)
     earlier_commands = starting_commands(trainable, config.init, plugin, resume) if config.init else ()
     crop_seconds = trainable.crop_samples(config.crop_seconds) / trainable.sample_rate

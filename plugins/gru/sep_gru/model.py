@@ -82,7 +82,9 @@ class GRUSeparator(Separator):
         try:
             self.network.load_state_dict(state)
         except RuntimeError as error:
-            raise SeparationError(f"{path} does not match the GRU config: {str(error).splitlines()[0]}") from None
+            problems = [line.strip() for line in str(error).splitlines()[1:]]  # the first line only names the class
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise SeparationError(f"{path} does not match the GRU config: {problems[0] if problems else error}{more}") from None
 
     def to(self, device: str) -> GRUSeparator:
         self.network.to(device)
