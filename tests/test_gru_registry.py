@@ -12,8 +12,11 @@ import pytest
 import sepframework
 from sepframework.datasets import iter_tracks
 from sepframework.interfaces import SeparationError
+from sepframework.streaming import Streamer
 from sepframework.training.validation import Validator
 from sep_gru.model import WEIGHTS_FILE, GRUSeparator
+from tests.test_gru_model import noise
+from tests.test_streaming import TOLERANCE, stream_through
 
 REGISTRY = Path(__file__).resolve().parents[1] / "registry"
 #: Validation clips of the shipped models (songs abjones_3, amy_4 and amy_11 were held out).
@@ -48,6 +51,19 @@ def test_shipped_model_separates_held_out_clips(name: str, mir1k: Path) -> None:
     assert len(tracks) == len(HELD_OUT)
     scores = Validator(tracks, model.sources)(model)
     assert scores["vocals"]["GNSDR"] > MIN_VOCALS_NSDR_DB
+
+
+def test_the_shipped_stream_model_streams_its_whole_sequence_causal_output() -> None:
+    # `sep run` chunks long inputs for speed (see GRUSeparator); the stream equals the
+    # causal network run over the whole input as one sequence.
+    files = shipped("gru-stream")
+    model = GRUSeparator.load(json.loads(files["config.json"].read_text())["args"], files)
+    whole_sequence = GRUSeparator(model.config, chunk_frames=None, network=model.network)
+    audio = noise(2, 16000 * 6, seed=11)
+    offline = whole_sequence.separate_block(audio)
+    streamed, _ = stream_through(Streamer(model, channels=2), audio, [1, 700, 1024, 4099])
+    for source in model.sources:
+        assert np.abs(streamed[source] - offline[source]).max() < TOLERANCE
 
 
 def test_a_model_folder_loads_like_its_registry_entry(tmp_path: Path) -> None:
