@@ -111,7 +111,8 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
 @click.option("--format", "fmt", type=click.Choice(["wav", "flac", "mp3"]), default="wav", show_default=True, help="Output format.")
 @click.option("--subtype", default=None, help="Sample format, e.g. PCM_16, PCM_24, FLOAT (default: FLOAT for wav, PCM_24 for flac).")
 @click.option("--stems", default=None, help="Comma-separated sources to write, e.g. vocals (default: all).")
-@click.option("--segment", type=float, default=None, help="Seconds of audio separated at once, at least 1 (memory vs. speed; default: the model's choice).")
+@click.option("--segment", type=float, default=None, help="Seconds of audio separated at once, at least 1 and more than the model's segment overlap "
+                   "(2.05 for the GRUs): memory vs. speed [default: the model's choice].")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--stream", is_flag=True, help="Process block by block as a live stream would (causal models such as gru-stream).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors.")
@@ -124,6 +125,13 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
     the same files (a/song.wav and b/song.wav) are an error before anything starts.
     Folders are searched without OUTDIR. When some inputs fail, the others are still
     separated and the exit status is 1.
+
+    \b
+    Examples:
+      sep run song.mp3                                  # separated/song/{vocals,accompaniment}.wav
+      sep run -m gru --stems vocals --format flac music/
+      sep run -m gru-stream --stream live-set.wav       # block by block, constant memory
+      sep run -o out --template '{model}/{track}-{source}.{ext}' '*.mp3'
     """
     import sepframework
     from sepframework.engine import plan_segments
