@@ -357,12 +357,12 @@ def test_sep_train_setting_errors_are_one_line_before_the_data_is_read(tmp_path:
     import sys
 
     result = subprocess.run([sys.executable, "-m", "sepframework.cli", "train", "gru", "--data", str(tmp_path / "nothing"),
-                             "--init", "unet"], capture_output=True, text=True, timeout=120)
+                             "--init", "unet"], capture_output=True, text=True, timeout=120, cwd=tmp_path)  # default --out runs/gru
     assert result.returncode == 1
     assert result.stderr.startswith("error: --init unet: a model of the plugin 'unet', not 'gru'")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     result = subprocess.run([sys.executable, "-m", "sepframework.cli", "train", "unet", "--data", str(tmp_path / "nothing"),
-                             "--crop-seconds", "8"], capture_output=True, text=True, timeout=120)
+                             "--crop-seconds", "8"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == ("error: this model trains on fixed 2.03 s crops; --crop-seconds does not apply to it\n")
 
