@@ -143,8 +143,8 @@ def test_pitch_shifts_move_each_crop_within_the_range_and_keep_unremixed_sources
     sampler = RemixSampler([Track("tones", RATE, tones)], ("vocals", "accompaniment"), RATE, channels=1, seed=0,
                            remix_probability=0.0, gain_db=0.0, pitch_semitones=3)
     vocals = []
-    for example in sampler.batch(12)[1].numpy():
-        assert example.shape == (2, 1, RATE) and np.abs(example).min(axis=-1).max() < 0.01  # no padded end
+    for example in sampler.batch(40)[1].numpy():
+        assert example.shape == (2, 1, RATE) and np.all(np.abs(example[:, 0, -2]) > 0)  # at most one padded sample
         vocal, accompaniment = _dominant_frequency(example[0, 0]), _dominant_frequency(example[1, 0])
         assert 400 * 2 ** (-3 / 12) - 1 <= vocal <= 400 * 2 ** (3 / 12) + 1
         assert abs(vocal - 2 * accompaniment) <= 1  # one shift for both sources: still an octave apart

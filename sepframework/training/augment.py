@@ -83,7 +83,9 @@ class RemixSampler:
         if ratio == 1.0:
             return self._crop(audio, position, self.segment)
         source = self._crop(audio, position, round(self.segment * ratio))
-        shifted = soxr.resample(np.ascontiguousarray(source.T), ratio, 1.0).T  # ratio samples -> 1
+        # ratio samples -> 1; soxr may give one sample less than segment (about 2 % of the
+        # ratios), which the crop then pads with a zero: kept, as the shipped GRUs trained so
+        shifted = soxr.resample(np.ascontiguousarray(source.T), ratio, 1.0).T
         return self._crop(shifted, 0.0, self.segment)
 
     def example(self) -> np.ndarray:
