@@ -97,6 +97,9 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict, args: dict
 def train(name, data, out, model_args, license_, resume, overwrite, **settings) -> None:
     """Train the model NAME (see its plugin) on the dataset at --data.
 
+    Settings not given take the plugin's defaults; the run's card and its reproduce
+    command record every value used. An unknown --arg KEY lists the model's arguments.
+
     \b
     Examples:
       sep train unet --data ../shared/data/mir1k --out runs/unet --seed 0
