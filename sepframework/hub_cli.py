@@ -23,6 +23,7 @@ offline_option = click.option(
     help="Use only bundled and cached model files, never the network (same as HF_HUB_OFFLINE=1).",
 )
 
+
 def _repo_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     try:
         return value if value is None else hub.checked_repo_id(value)

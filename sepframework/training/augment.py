@@ -5,9 +5,10 @@ from a different, independently chosen track (new vocal/accompaniment pairs), an
 source gets a random gain. With ``pitch_semitones`` each source is also shifted in pitch
 by up to that many semitones, by resampling a longer or shorter crop to the crop length
 (tempo and formants move with the pitch, as for a different, higher or lower voice);
-the sources of an example that is not a remix share one shift, so they stay in tune. Tracks are chosen in proportion to their length, so every
-second of audio is equally likely. All randomness comes from one seeded NumPy generator
-whose state can be saved and restored, so a resumed run draws the same batches.
+the sources of an example that is not a remix share one shift, so they stay in tune.
+Tracks are chosen in proportion to their length, so every second of audio is equally
+likely. All randomness comes from one seeded NumPy generator whose state can be saved
+and restored, so a resumed run draws the same batches.
 """
 
 from __future__ import annotations

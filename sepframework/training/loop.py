@@ -89,7 +89,7 @@ def resumable_checkpoint(out: Path, args: dict[str, Any], config: TrainConfig) -
     differences = [f"--arg {key}={json.dumps(state['args'].get(key))} (now {json.dumps(args.get(key))})"
                    for key in sorted(set(state["args"]) | set(args)) if state["args"].get(key) != args.get(key)]
     differences += [f"--{key.replace('_', '-')} {saved[key]} (now {value})"
-                    for key, value in asdict(config).items() if key not in RESUMABLE_CHANGES and saved.get(key) != value]
+                    for key, value in asdict(config).items() if key not in RESUMABLE_CHANGES and saved[key] != value]
     if differences:
         raise SeparationError(f"--resume: {out} was trained with {', '.join(differences)}; resume with its settings "
                               "or start over with --overwrite")
