@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Caches written by the code under test (``SEP_CACHE_DIR``) go to a temporary folder, not ``~/.cache``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEP_CACHE_DIR", str(tmp_path_factory.mktemp("sep-cache")))
+        yield
 
 
 def mir1k_dir() -> Path:

@@ -2,14 +2,15 @@
 
 Stereo: the masks are computed once from the channel-mean magnitude and applied to the
 complex STFT of every channel, so the stereo image is kept and the cost does not grow
-with the channel count. A causal (unidirectional) model also streams: see
+with the channel count. On the CPU, a separator with loaded weights runs its GRU layers
+with ONNX Runtime (:mod:`sep_gru.onnx_gru`), the rest of the network with PyTorch. A causal (unidirectional) model also streams: see
 :meth:`GRUSeparator.frame_processor` and :mod:`sepframework.streaming`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sepframework.streaming import end_padded
 from sepframework.cpu_threads import one_cpu_thread
 
 from sep_gru.network import GRUConfig, MaskGRU
+from sep_gru.onnx_gru import OnnxGRU
 
 #: File name of the weights in a registry entry.
 WEIGHTS_FILE = "model.safetensors"
@@ -62,6 +64,7 @@ class GRUSeparator(Separator):
         self.chunk_frames = chunk_frames
         self.context_frames = context_frames
         self.context_samples = context_frames * config.hop_length
+        self.onnx_gru: OnnxGRU | None = None  # made by load_weights
 
     @classmethod
     def load(
@@ -77,7 +80,8 @@ class GRUSeparator(Separator):
         return separator.to(device)
 
     def load_weights(self, path: Path) -> None:
-        """Load a safetensors state dict (any float dtype) into the network."""
+        """Load a safetensors state dict (any float dtype) into the network, and make the
+        ONNX Runtime GRU of these weights for the CPU."""
         state = load_float32_state(path)
         try:
             self.network.load_state_dict(state)
@@ -85,10 +89,18 @@ class GRUSeparator(Separator):
             problems = [line.strip() for line in str(error).splitlines()[1:]]  # the first line only names the class
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise SeparationError(f"{path} does not match the GRU config: {problems[0] if problems else error}{more}") from None
+        self.onnx_gru = OnnxGRU(self.network.gru)
 
     def to(self, device: str) -> GRUSeparator:
         self.network.to(device)
         return super().to(device)
+
+    @property
+    def recurrent(self) -> Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]:
+        """The GRU layers as ``nn.GRU`` is called: ONNX Runtime's on the CPU after
+        :meth:`load_weights` (same results, faster), otherwise the network's own (a network
+        still training, or one on a GPU)."""
+        return self.onnx_gru if self.onnx_gru is not None and self.device == "cpu" else self.network.gru
 
     @property
     def causal(self) -> bool:
@@ -123,7 +135,7 @@ class GRUSeparator(Separator):
         with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.device)
             if chunk is None or frames <= chunk + left + right:
-                return network.first_mask(tensor[None])[0][0].T.cpu().numpy()
+                return network.first_mask(tensor[None], gru=self.recurrent)[0][0].T.cpu().numpy()
             # The frame-wise encoder and decoder run once per frame; only the GRU runs
             # on the overlapping windows (chunk and context, padded with silent frames).
             encoded = network.encode(tensor)
@@ -132,7 +144,7 @@ class GRUSeparator(Separator):
             after = n_chunks * chunk - frames + right
             padded = torch.cat([silence.expand(left, -1), encoded, silence.expand(after, -1)])
             windows = padded.unfold(0, left + chunk + right, chunk).transpose(1, 2)  # (chunks, window, hidden)
-            recurrent, _ = network.gru(windows.contiguous())
+            recurrent, _ = self.recurrent(windows.contiguous(), None)
             kept = recurrent[:, left : left + chunk].reshape(n_chunks * chunk, -1)[:frames]
             mask = network.decode_first_mask(encoded, kept)
         return mask.T.cpu().numpy()
@@ -156,6 +168,8 @@ class GRUFrameProcessor:
         magnitude = np.abs(spec).mean(axis=0).T
         with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(magnitude, dtype=np.float32)).to(self.separator.device)
-            mask, self.state = self.separator.network.first_mask(tensor[None], self.state, self.mask_layer)
+            mask, self.state = self.separator.network.first_mask(
+                tensor[None], self.state, self.mask_layer, self.separator.recurrent
+            )
         vocals = spec * mask[0].T.cpu().numpy()
         return {"vocals": vocals, "accompaniment": spec - vocals}

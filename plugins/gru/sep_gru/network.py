@@ -8,6 +8,7 @@ depends on magnitude frames ``0..t`` only, and its GRU state can be carried acro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -98,6 +99,7 @@ class MaskGRU(nn.Module):
         magnitude: torch.Tensor,
         state: torch.Tensor | None = None,
         layer: tuple[torch.Tensor, torch.Tensor] | None = None,
+        gru: Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The first source's mask (batch, frames, bins) of a two-source network, and the new GRU state.
 
@@ -105,10 +107,11 @@ class MaskGRU(nn.Module):
         a softmax over two logits is the sigmoid of their difference, so the layer of
         :meth:`first_mask_layer` replaces the output layer, and no softmax over a strided
         axis is needed. Callers making many small calls (streaming) pass that ``layer``,
-        computed once.
+        computed once. ``gru`` runs the GRU layers in place of ``self.gru`` (same call and
+        results, e.g. :class:`~sep_gru.onnx_gru.OnnxGRU`).
         """
         encoded = self.encode(magnitude)
-        recurrent, state = self.gru(encoded, state)
+        recurrent, state = (gru or self.gru)(encoded, state)
         return self.decode_first_mask(encoded, recurrent, layer), state
 
     def encode(self, magnitude: torch.Tensor) -> torch.Tensor:
