@@ -170,7 +170,8 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
                 written = separate_file(path, model, spec, stems=wanted, segment_seconds=segment,
                                         progress=show_progress, model_name=name)
         except SeparationError as error:
-            click.echo(f"error: {error}", err=True)
+            message = str(error)
+            click.echo(f"error: {message if str(path) in message else f'{path}: {message}'}", err=True)
             failed += 1
             continue
         except Exception as error:  # a fault of the model's code: the other files still get done

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Iterator
 
 import numpy as np
 
-from sepframework.interfaces import SeparationError, Separator
+from sepframework.interfaces import SeparationError, Separator, checked_block
 
 #: Default segment length in seconds when neither the caller nor the model chooses one.
 DEFAULT_SEGMENT_SECONDS = 30.0
@@ -72,7 +72,7 @@ def separate_stream(
     """
     hop = segment - overlap
     fade_in = crossfade_weights(overlap, model.context_samples)
-    kept = set(model.sources if sources is None else sources)
+    kept = [name for name in model.sources if sources is None or name in sources]  # in the model's order
     pending: list[np.ndarray] = []
     pending_len = 0
     tail: dict[str, np.ndarray] | None = None  # previous segment's last `overlap` samples
@@ -95,10 +95,10 @@ def separate_stream(
         pending_len += block.shape[1]
         while pending_len >= segment + overlap:  # keep one overlap of look-ahead buffered
             buffer = np.concatenate(pending, axis=1)
-            stems = model.separate_block(buffer[:, :segment])
+            stems = checked_block(model, buffer[:, :segment], kept)
             yield join(stems, hop)
             pending, pending_len = [buffer[:, hop:]], buffer.shape[1] - hop
     if pending_len:
         buffer = np.concatenate(pending, axis=1)
-        stems = model.separate_block(buffer)
+        stems = checked_block(model, buffer, kept)
         yield join(stems, buffer.shape[1])

@@ -6,7 +6,7 @@ Audio everywhere is a float32 NumPy array shaped ``(channels, samples)``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -85,7 +85,7 @@ class Separator(ABC):
         if length == 0:
             return {name: audio.copy() for name in self.sources}
         at_model_rate = resample(audio, sample_rate, self.sample_rate)
-        stems = self.separate_block(at_model_rate)
+        stems = checked_block(self, at_model_rate, self.sources)
         residual = self.residual_source if sample_rate != self.sample_rate else None
         result = {}
         for name in self.sources:
@@ -94,6 +94,65 @@ class Separator(ABC):
         if residual is not None:
             result[residual] = audio - np.sum([result[name] for name in result], axis=0, dtype=np.float32)
         return {name: result[name] for name in self.sources}
+
+
+def attribute_problem(model: Separator | type[Separator], set_only: bool = False) -> str | None:
+    """What is wrong with a separator's ``sample_rate``, ``sources``, ``context_samples``
+    and ``residual_source``, or ``None`` when they keep the contract.
+
+    ``set_only`` checks only the attributes that are set, for a class whose instances may
+    set the others in ``__init__``.
+    """
+    missing = object()
+    rate, sources = getattr(model, "sample_rate", missing), getattr(model, "sources", missing)
+    if not (set_only and rate is missing) and (
+        not isinstance(rate, (int, np.integer)) or isinstance(rate, bool) or rate <= 0
+    ):
+        return f"sample_rate must be a positive int, got {None if rate is missing else rate!r}"
+    if not (set_only and sources is missing) and (
+        not isinstance(sources, tuple) or not sources or len(set(sources)) != len(sources)
+        or not all(isinstance(name, str) and name for name in sources)
+    ):
+        return f"sources must be a non-empty tuple of distinct names, got {None if sources is missing else sources!r}"
+    context = getattr(model, "context_samples", 0)
+    if not isinstance(context, (int, np.integer)) or isinstance(context, bool) or context < 0:
+        return f"context_samples must be a non-negative int, got {context!r}"
+    residual = getattr(model, "residual_source", None)
+    if residual is not None and isinstance(sources, tuple) and residual not in sources:
+        return f"residual_source must be None or one of the sources {list(sources)}, got {residual!r}"
+    return None
+
+
+def stems_problem(stems: object, sources: Collection[str], shape: tuple[int, ...]) -> str | None:
+    """What is wrong with ``separate_block``'s result for the ``sources`` wanted from a
+    block of ``shape``, or ``None``: a dict holding each as a finite array of that shape."""
+    if not isinstance(stems, Mapping):
+        return f"returned {type(stems).__name__}, not a dict of sources"
+    missing = [name for name in sources if name not in stems]
+    if missing:
+        return f"returned the sources {list(stems)}, without {', '.join(repr(name) for name in missing)}"
+    for name in sources:
+        stem = stems[name]
+        if not isinstance(stem, np.ndarray) or stem.shape != shape:
+            got = f"shaped {stem.shape}" if isinstance(stem, np.ndarray) else f"a {type(stem).__name__}"
+            return f"returned '{name}' {got} for a block shaped {shape}"
+        if not np.isfinite(stem).all():
+            return f"returned NaN or infinite samples in '{name}'"
+    return None
+
+
+def checked_block(model: Separator, audio: np.ndarray, sources: Collection[str]) -> dict[str, np.ndarray]:
+    """``model.separate_block(audio)``, with a :class:`SeparationError` when its result
+    breaks the contract for ``sources`` (a plugin bug), or when the input holds NaN or
+    infinite samples."""
+    stems = model.separate_block(audio)
+    problem = stems_problem(stems, sources, audio.shape)
+    if problem is None:
+        return stems  # type: ignore[return-value]  # checked to be a mapping of arrays
+    if not np.isfinite(audio).all():
+        raise SeparationError("the input contains NaN or infinite samples")
+    model_class = f"{type(model).__module__}.{type(model).__qualname__}"
+    raise SeparationError(f"the model is broken: {model_class}.separate_block {problem}")
 
 
 def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sepframework import plugins, registry
-from sepframework.interfaces import SeparationError, Separator
+from sepframework.interfaces import SeparationError, Separator, attribute_problem
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -52,5 +52,17 @@ def load(name: str | None = None, device: str = "auto") -> Separator:
             f"unknown model '{name}'; available models: {', '.join(model_names())} (or a model folder such as "
             "one `sep train` wrote)"
         )
-    separator_class = plugins.get_plugin(plugin_name).load()
-    return separator_class.load(args, files, device)
+    plugin = plugins.get_plugin(plugin_name)
+    try:
+        model = plugin.load().load(args, files, device)
+    except SeparationError:
+        raise
+    except Exception as error:  # a failure in the plugin's own code: name it, in one line
+        raise SeparationError(
+            f"plugin '{plugin_name}' ({plugin.distribution}) failed to load model '{name}': "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    problem = attribute_problem(model) if isinstance(model, Separator) else f"load returned {type(model).__name__}"
+    if problem is not None:
+        raise SeparationError(f"plugin '{plugin_name}' ({plugin.distribution}) gave an unusable model '{name}': {problem}")
+    return model

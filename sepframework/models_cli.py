@@ -49,6 +49,9 @@ def model_status(name: str, entry: registry.ModelEntry | None) -> ModelStatus:
             status = f"broken: {error}"
     if entry is None:
         return ModelStatus(name, plugin_name, distribution, sources, rate, "none", status)
+    if plugin_name != name and name in plugins.plugin_names():  # the registry entry wins the name
+        hidden = " / ".join(conflicts.get(name, [])) or plugins.get_plugin(name).distribution
+        status += f"; hides the plugin '{name}' of {hidden}"
     return ModelStatus(
         name, plugin_name, distribution, entry.sources, entry.sample_rate, registry.availability(entry), status,
         entry.repo_id, entry.revision, entry.license,

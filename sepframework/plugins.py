@@ -7,12 +7,13 @@ when it is used, and one plugin failing to import never affects the others.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 from dataclasses import dataclass
 from functools import lru_cache
 
 import entrypoints
 
-from sepframework.interfaces import SeparationError, Separator
+from sepframework.interfaces import SeparationError, Separator, attribute_problem
 
 ENTRY_POINT_GROUP = "sepframework.models"
 
@@ -35,7 +36,7 @@ class Plugin:
         entry_point = entrypoints.EntryPoint(self.name, module, attr or None)
         try:
             cls = entry_point.load()
-        except Exception as error:  # any import-time failure of third-party code
+        except (Exception, SystemExit) as error:  # any import-time failure of third-party code
             raise PluginError(
                 f"plugin '{self.name}' ({self.distribution}) failed to import: "
                 f"{type(error).__name__}: {error}"
@@ -45,6 +46,12 @@ class Plugin:
                 f"plugin '{self.name}' ({self.distribution}) does not point to a "
                 f"sepframework.Separator subclass: {self.target}"
             )
+        if inspect.isabstract(cls):
+            missing = ", ".join(sorted(cls.__abstractmethods__))
+            raise PluginError(f"plugin '{self.name}' ({self.distribution}): {self.target} does not implement {missing}")
+        problem = attribute_problem(cls, set_only=True)
+        if problem is not None:
+            raise PluginError(f"plugin '{self.name}' ({self.distribution}): {self.target}.{problem}")
         return cls
 
 

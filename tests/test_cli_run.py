@@ -161,6 +161,18 @@ def test_a_failing_model_is_reported_per_file_and_the_batch_goes_on(tmp_path, wr
     assert not (tmp_path / "out/b").exists() or not any((tmp_path / "out/b").iterdir())
 
 
+def test_an_input_with_nan_samples_is_one_error_line_naming_the_file(tmp_path, write_wav) -> None:
+    write_wav("music/a.wav", seconds=1.0, rate=16000)
+    audio = np.zeros((16000, 2), dtype=np.float32)
+    audio[5000, 1] = np.nan
+    sf.write(tmp_path / "music/n.wav", audio, 16000, subtype="FLOAT")
+    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "music", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: music/n.wav: the input contains NaN or infinite samples",
+                                          "1 input(s) failed"]
+    assert (tmp_path / "out/a/vocals.wav").exists() and not (tmp_path / "out/n").exists()
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigterm_leaves_no_partial_stem(tmp_path) -> None:
     song = tmp_path / "long.wav"

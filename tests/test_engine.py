@@ -122,3 +122,48 @@ def test_too_short_segment_is_a_clear_error() -> None:
         plan_segments(FIRSeparator(), -1)
     with pytest.raises(SeparationError, match="positive number of seconds, got nan"):
         plan_segments(FIRSeparator(), float("nan"))
+
+
+class BrokenOutput(FIRSeparator):
+    """FIRSeparator whose separate_block breaks the contract in one chosen way."""
+
+    def __init__(self, flaw: str) -> None:
+        super().__init__()
+        self.flaw = flaw
+
+    def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        stems = super().separate_block(audio)
+        if self.flaw == "renamed":
+            return {"voice": stems["vocals"], "accompaniment": stems["accompaniment"]}
+        if self.flaw == "half length":
+            return {name: stem[:, : stem.shape[1] // 2] for name, stem in stems.items()}
+        if self.flaw == "mono":
+            return {name: stem[:1] for name, stem in stems.items()}
+        if self.flaw == "nan":
+            stems["vocals"][0, -1] = np.nan
+        return stems
+
+
+@pytest.mark.parametrize(
+    ("flaw", "message"),
+    [
+        ("renamed", "returned the sources ['voice', 'accompaniment'], without 'vocals'"),
+        ("half length", "returned 'vocals' shaped (2, 4000) for a block shaped (2, 8000)"),
+        ("mono", "returned 'vocals' shaped (1, 8000) for a block shaped (2, 8000)"),
+        ("nan", "returned NaN or infinite samples in 'vocals'"),
+    ],
+)
+def test_output_that_breaks_the_contract_is_a_clear_error_naming_the_model(flaw: str, message: str) -> None:
+    audio = np.random.default_rng(0).standard_normal((2, 8000)).astype(np.float32)
+    with pytest.raises(SeparationError) as raised:
+        joined(BrokenOutput(flaw), audio, 16000, 8000, [4096])
+    assert str(raised.value) == f"the model is broken: tests.test_engine.BrokenOutput.separate_block {message}"
+
+
+def test_input_with_nan_is_named_as_the_cause() -> None:
+    audio = np.zeros((2, 8000), dtype=np.float32)
+    audio[1, 100] = np.nan
+    with pytest.raises(SeparationError, match=r"^the input contains NaN or infinite samples$"):
+        joined(FIRSeparator(), audio, 16000, 8000, [4096])
+    with pytest.raises(SeparationError, match=r"^the input contains NaN or infinite samples$"):
+        FIRSeparator().separate(audio, 44100)

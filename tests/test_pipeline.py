@@ -75,6 +75,15 @@ def test_a_failure_midway_leaves_no_partial_stem(tmp_path, write_wav) -> None:
     assert not (tmp_path / "out").exists()  # nor the folders the run created for its stems
 
 
+def test_an_input_with_nan_samples_is_an_error_and_leaves_no_stem(tmp_path) -> None:
+    audio = np.zeros((8000 * 5, 2), dtype=np.float32)
+    audio[8000 * 3, 0] = np.nan
+    sf.write(tmp_path / "nan.wav", audio, 8000, subtype="FLOAT")
+    with pytest.raises(SeparationError, match="the input contains NaN or infinite samples"):
+        separate_file(tmp_path / "nan.wav", FIRSeparator(), OutputSpec(outdir=tmp_path / "out"), segment_seconds=2.0)
+    assert not (tmp_path / "out").exists()
+
+
 def test_selected_stems_and_templates(tmp_path, write_wav) -> None:
     song = write_wav("my song.wav", seconds=1.0, rate=8000)
     spec = OutputSpec(outdir=tmp_path, template="{model}/{track}_{source}.{ext}", format="flac")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import entrypoints
+import numpy as np
 import pytest
 
 import sepframework
 from sepframework import plugins
-from sepframework.interfaces import SeparationError
+from sepframework.interfaces import SeparationError, Separator
+from sepframework.models_cli import model_statuses
 
 
 def fake_entry_point(name: str, target: str, dist: str) -> entrypoints.EntryPoint:
@@ -77,3 +81,108 @@ def test_load_by_plugin_name_gives_a_working_separator() -> None:
     model = sepframework.load("repet-sim", device="cpu")
     assert model.sources == ("vocals", "accompaniment")
     assert model.sample_rate == 16000
+
+
+class _Working(Separator):
+    """A trivial separator: vocals = half the mixture."""
+
+    sample_rate = 8000
+    sources = ("vocals", "accompaniment")
+
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Separator:
+        return cls()
+
+    def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        return {"vocals": 0.5 * audio, "accompaniment": 0.5 * audio}
+
+
+class NoSources(_Working):
+    sources = None  # type: ignore[assignment]
+
+
+class ForeignResidual(_Working):
+    residual_source = "drums"
+
+
+class Abstract(Separator):
+    sample_rate = 8000
+    sources = ("vocals",)
+
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Separator:
+        return cls()
+
+
+class LoadFails(_Working):
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Separator:
+        raise RuntimeError("cannot open my weights")
+
+
+class LoadReturnsNone(_Working):
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Separator:
+        return None  # type: ignore[return-value]
+
+
+class NegativeContextInstance(_Working):
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Separator:
+        model = cls()
+        model.context_samples = -5
+        return model
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("NoSources", "tests.test_plugins:NoSources.sources must be a non-empty tuple of distinct names, got None"),
+        ("ForeignResidual", "residual_source must be None or one of the sources ['vocals', 'accompaniment'], got 'drums'"),
+        ("Abstract", "tests.test_plugins:Abstract does not implement separate_block"),
+    ],
+)
+def test_a_plugin_class_that_breaks_the_contract_is_broken_by_name(installed, target: str, message: str) -> None:
+    installed(fake_entry_point("bad", f"tests.test_plugins:{target}", "sep-bad"))
+    with pytest.raises(plugins.PluginError) as raised:
+        plugins.get_plugin("bad").load()
+    assert str(raised.value).startswith("plugin 'bad' (sep-bad 1.0): ")
+    assert message in str(raised.value)
+
+
+def test_a_plugin_exiting_at_import_is_broken_not_the_end_of_the_program(installed, tmp_path, monkeypatch) -> None:
+    (tmp_path / "sep_exits_at_import.py").write_text("import sys\nsys.exit('missing CUDA toolkit')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    installed(fake_entry_point("exits", "sep_exits_at_import:Model", "sep-exits"))
+    with pytest.raises(plugins.PluginError, match=r"plugin 'exits' \(sep-exits 1.0\) failed to import: SystemExit: missing CUDA"):
+        plugins.get_plugin("exits").load()
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("LoadFails", "plugin 'bad' (sep-bad 1.0) failed to load model 'bad': RuntimeError: cannot open my weights"),
+        ("LoadReturnsNone", "plugin 'bad' (sep-bad 1.0) gave an unusable model 'bad': load returned NoneType"),
+        ("NegativeContextInstance",
+         "plugin 'bad' (sep-bad 1.0) gave an unusable model 'bad': context_samples must be a non-negative int, got -5"),
+    ],
+)
+def test_a_plugin_failing_to_build_its_model_is_one_clear_error(installed, target: str, message: str) -> None:
+    installed(fake_entry_point("bad", f"tests.test_plugins:{target}", "sep-bad"))
+    with pytest.raises(SeparationError) as raised:
+        sepframework.load("bad", device="cpu")
+    assert str(raised.value) == message
+
+
+def test_sep_models_lists_the_others_beside_a_broken_plugin_and_names_a_hidden_one(installed) -> None:
+    installed(
+        fake_entry_point("bad", "tests.test_plugins:NoSources", "sep-bad"),
+        fake_entry_point("fine", "tests.test_plugins:_Working", "sep-fine"),
+        fake_entry_point("gru", "sep_gru.model:GRUSeparator", "sep-gru"),
+        fake_entry_point("gru-stream", "tests.test_plugins:_Working", "sep-fork"),  # a registry model's name
+    )
+    statuses = {status.name: status for status in model_statuses()}
+    assert statuses["bad"].status.startswith("broken: plugin 'bad' (sep-bad 1.0): ")
+    assert (statuses["fine"].status, statuses["fine"].sources) == ("ok", ("vocals", "accompaniment"))
+    assert statuses["gru-stream"].status == "ok; hides the plugin 'gru-stream' of sep-fork 1.0"
+    assert statuses["gru"].status == "ok"
