@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import glob
 import importlib
+import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -13,7 +15,7 @@ import click
 from sepframework import __version__
 from sepframework.allocator import keep_freed_memory
 from sepframework.hub_cli import offline_option
-from sepframework.interfaces import SeparationError
+from sepframework.interfaces import SeparationError, SeparationWarning
 from sepframework.interrupts import exit_status, raise_if_interrupted, request_interrupt
 
 #: Subcommands living in their own modules, imported only when invoked.
@@ -73,29 +75,53 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
     def in_outdir(path: Path) -> bool:
         return excluded is not None and path.resolve().is_relative_to(excluded)
 
+    def audio_under(folder: Path) -> list[Path]:
+        """Audio files below ``folder`` (symbolic links to folders are not followed, as by
+        ``rglob``); unreadable folders and broken links go to ``errors``."""
+        def unreadable(error: OSError) -> None:
+            errors.append(f"{error.filename}: cannot read this folder ({error.strerror})")
+
+        audio = []
+        for root, _, names in os.walk(folder, onerror=unreadable):
+            for name in names:
+                candidate = Path(root, name)
+                if candidate.suffix.lower() not in AUDIO_EXTENSIONS:
+                    continue
+                if candidate.is_file():
+                    audio.append(candidate)
+                elif candidate.is_symlink() and not candidate.exists():
+                    errors.append(f"{candidate}: broken symbolic link")
+        return audio
+
     files: list[Path] = []
     errors: list[str] = []
     for pattern in patterns:
         path = Path(pattern)
-        if not pattern.strip():  # Path("") is the current folder: never search it by accident
-            errors.append("an input is an empty path (an unset shell variable?)")
-        elif path.is_dir():
-            audio = [p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()]
-            found = sorted(p for p in audio if not in_outdir(p))
-            if not found:
-                inside = f" outside the output folder {outdir} (it holds {len(audio)})" if audio else ""
-                errors.append(f"{pattern}: folder contains no audio files{inside}")
-            files.extend(found)
-        elif path.exists():
-            files.append(path)
-        elif glob.has_magic(pattern):
-            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True)
-                           if Path(p).is_file() and not in_outdir(Path(p)))
-            if not found:
-                errors.append(f"{pattern}: no file matches")
-            files.extend(found)
-        else:
-            errors.append(f"{pattern}: no such file or folder")
+        try:
+            if not pattern.strip():  # Path("") is the current folder: never search it by accident
+                errors.append("an input is an empty path (an unset shell variable?)")
+            elif path.is_dir():
+                known_errors = len(errors)
+                audio = audio_under(path)
+                found = sorted(p for p in audio if not in_outdir(p))
+                if not found and len(errors) == known_errors:
+                    inside = f" outside the output folder {outdir} (it holds {len(audio)})" if audio else ""
+                    errors.append(f"{pattern}: folder contains no audio files{inside}")
+                files.extend(found)
+            elif path.exists():
+                files.append(path)
+            elif glob.has_magic(pattern):
+                found = sorted(Path(p) for p in glob.glob(pattern, recursive=True)
+                               if Path(p).is_file() and not in_outdir(Path(p)))
+                if not found:
+                    errors.append(f"{pattern}: no file matches")
+                files.extend(found)
+            elif path.is_symlink():
+                errors.append(f"{pattern}: broken symbolic link")
+            else:
+                errors.append(f"{pattern}: no such file or folder")
+        except OSError as error:  # e.g. a folder on the way that cannot be read
+            errors.append(f"{pattern}: {error.strerror or error}")
     unique: dict[Path, Path] = {}
     for file in files:
         unique.setdefault(file.resolve(), file)  # one file named two ways is one input
@@ -115,7 +141,7 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
                    "(2.05 for the GRUs): memory vs. speed [default: the model's choice].")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--stream", is_flag=True, help="Process block by block as a live stream would (causal models such as gru-stream).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors and warnings.")
 @offline_option
 def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segment, stream, overwrite, quiet) -> None:
     """Separate INPUTS (audio files, folders or glob patterns) into stems.
@@ -153,7 +179,7 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
         raise SeparationError(f"--stems '{stems}' names no source; this model gives {', '.join(model.sources)}")
     check_batch(files, model, spec, wanted, name)
     if stream:
-        streaming_model(model)
+        streaming_model(model).frame_processor()  # a model that cannot stream fails here, once, not per file
         if segment is not None:
             raise SeparationError("--segment has no effect with --stream (it processes the input block by block)")
     else:
@@ -202,8 +228,20 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - warnings' hook
+    """User-facing warnings as one ``warning:`` line on stderr; others as Python shows them."""
+    if issubclass(category, SeparationWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def main() -> None:
     """Entry point: user errors are one line on stderr, never a traceback."""
+    warnings.showwarning = _show_warning
     _interrupt_on_sigterm()
     keep_freed_memory()
     try:

@@ -16,6 +16,10 @@ class SeparationError(Exception):
     """A user-facing error: the message is shown as one line, without a traceback."""
 
 
+class SeparationWarning(UserWarning):
+    """A user-facing warning: the ``sep`` command shows it as one ``warning:`` line."""
+
+
 class Separator(ABC):
     """A model that splits a mixture into named sources.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ from sepframework.residual import MixtureBuffer, residual_source
 
 #: Default output layout: ``OUTDIR/<track name>/<source>.<ext>``.
 DEFAULT_TEMPLATE = "{track}/{source}.{ext}"
-#: The fields an output template may use.
+#: The fields an output template may use, as plain ``{name}`` (no ``!r``, ``.attribute`` or ``[index]``).
+TEMPLATE_NAMES = ("track", "source", "ext", "model", "parent")
 TEMPLATE_FIELDS = "{track}, {source}, {ext}, {model} and {parent}"
 #: Samples read from the input per block.
 READ_BLOCK = 1 << 16
@@ -39,6 +41,13 @@ class OutputSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "outdir", Path(self.outdir))  # accept str paths too
         checked_subtype(self.format, self.subtype)  # an unknown format or subtype fails here, once
+        try:
+            fields = [(name, conversion) for _, name, _, conversion in string.Formatter().parse(self.template)
+                      if name is not None]
+        except ValueError as error:  # e.g. an unmatched brace
+            raise SeparationError(f"bad output template '{self.template}': {error}") from None
+        if any(name not in TEMPLATE_NAMES or conversion for name, conversion in fields):
+            raise SeparationError(f"bad output template '{self.template}': use the fields {TEMPLATE_FIELDS}")
 
     def paths(self, input_path: Path, sources: Sequence[str], model: str) -> dict[str, Path]:
         """The output path of each source of ``input_path``.
@@ -51,10 +60,7 @@ class OutputSpec:
         parent = input_path.absolute().parent.name or "root"
         paths = {}
         for source in sources:
-            try:
-                relative = self.template.format(track=track, source=source, ext=self.format, model=model, parent=parent)
-            except (KeyError, IndexError, ValueError, AttributeError) as error:  # AttributeError: {track.x}
-                raise SeparationError(f"bad output template '{self.template}': use the fields {TEMPLATE_FIELDS}") from error
+            relative = self.template.format(track=track, source=source, ext=self.format, model=model, parent=parent)
             if Path(relative).is_absolute() or ".." in Path(relative).parts:
                 raise SeparationError(f"output template '{self.template}' leads outside the output folder")
             if not relative.lower().endswith(f".{self.format}"):
@@ -106,6 +112,9 @@ def plan_outputs(
 ) -> dict[str, Path]:
     """The path of each requested stem, after checking the stems and existing files."""
     paths = stem_paths(input_path, model, output, stems, model_name)
+    itself = [str(path) for path in paths.values() if path.resolve() == input_path.resolve()]
+    if itself:
+        raise SeparationError(f"the output {itself[0]} is the input itself; choose another -o or --template")
     existing = [str(path) for path in paths.values() if path.exists()]
     if existing and not output.overwrite:
         raise OutputExistsError(f"output already exists: {', '.join(existing)} (use --overwrite to replace)")

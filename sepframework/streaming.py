@@ -207,6 +207,8 @@ class Streamer:
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise SeparationError(f"blocks must be shaped ({self.channels}, samples), got {block.shape}")
+        if not np.isfinite(block).all():
+            raise SeparationError("the input contains NaN or infinite samples")
         self.received += block.shape[1]
         if self.mixture is not None:
             self.mixture.push(block)

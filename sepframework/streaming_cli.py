@@ -185,9 +185,9 @@ def stream(model_name, rate, channels, fmt, vocals, accompaniment, block, overwr
             if whole:
                 emit(streamer.process(decode_pcm(pending[:whole], fmt, channels)))
                 pending = pending[whole:]
+        emit(streamer.flush())  # every whole frame that arrived, even before a stray partial one
         if pending:
-            raise SeparationError(f"stdin ended inside a frame ({len(pending)} stray bytes); "
-                                  f"is --format/--channels right?")
-        emit(streamer.flush())
+            raise SeparationError(f"stdin ended inside a frame ({len(pending)} stray bytes, after the whole "
+                                  f"frames, which were written); is --format/--channels right?")
     if not received and not quiet:
         click.echo("no audio on standard input: the outputs are empty", err=True)

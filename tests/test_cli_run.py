@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from sepframework.cli import expand_inputs
 from tests.test_cli import SEP, sep
 
 FRAGILE_PLUGIN = '''
@@ -81,12 +82,14 @@ def test_bad_option_values_are_one_error_line_before_any_input_is_separated(tmp_
         (["--model", "hf://bad name/x"], "'bad name/x' is not a Hub repository id"),
         (["--template", "{track}/{source}.mp3"],
          "output template '{track}/{source}.mp3' does not name .wav files; end it with .{ext}"),
-        (["--subtype", "PCM_8"], "wav cannot store subtype 'PCM_8'; use FLOAT, PCM_24, PCM_16"),
+        (["--subtype", "PCM_32"], "subtype 'PCM_32' is not offered for wav output; use FLOAT, PCM_24, PCM_16"),
         (["--stems", "drums"], "unknown stem(s) drums; this model gives vocals, accompaniment"),
         (["--device", "tpu"], "unknown device 'tpu'"),
         (["--stems", ","], "--stems ',' names no source; this model gives vocals, accompaniment"),
         (["--template", "../up/{track}/{source}.{ext}"], "output template '../up/{track}/{source}.{ext}' leads outside"),
         (["--stream"], "this model (RepetSim) cannot stream"),
+        (["--model", "gru", "--stream"], "this GRU model is bidirectional and cannot stream"),
+        (["--template", "{track!r}/{source}.{ext}"], "bad output template '{track!r}/{source}.{ext}'"),
         (["--model", "gru-stream", "--stream", "--segment", "5"], "--segment has no effect with --stream"),
     ]:
         result = sep("run", "--model", "repet-sim", *args, *songs, cwd=tmp_path)
@@ -171,6 +174,20 @@ def test_an_input_with_nan_samples_is_one_error_line_naming_the_file(tmp_path, w
     assert result.stderr.splitlines() == ["error: music/n.wav: the input contains NaN or infinite samples",
                                           "1 input(s) failed"]
     assert (tmp_path / "out/a/vocals.wav").exists() and not (tmp_path / "out/n").exists()
+    streamed = sep("run", "--model", "gru-stream", "--stream", "-q", "-o", "out2", "music/n.wav", cwd=tmp_path)
+    assert streamed.stderr.splitlines()[0] == "error: music/n.wav: the input contains NaN or infinite samples"
+
+
+def test_clipping_in_an_integer_output_is_one_warning_line_per_stem(tmp_path) -> None:
+    full_scale = np.sign(np.random.default_rng(0).standard_normal((32000, 2))).astype(np.float32)
+    sf.write(tmp_path / "loud.wav", full_scale, 16000, subtype="FLOAT")
+    result = sep("run", "--model", "repet-sim", "-q", "--subtype", "PCM_16", "-o", "out", "loud.wav", cwd=tmp_path)
+    assert result.returncode == 0
+    warned = result.stderr.splitlines()
+    assert warned and all(line.startswith("warning: out/loud/") and " samples beyond full scale were clipped to fit "
+                          "PCM_16, so the stems no longer add up to the input there" in line for line in warned)
+    float_result = sep("run", "--model", "repet-sim", "-q", "-o", "out2", "loud.wav", cwd=tmp_path)
+    assert float_result.stderr == ""
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -205,3 +222,27 @@ def test_offline_runs_bundled_models_and_explains_a_missing_hub_model(tmp_path, 
     assert hub.returncode == 1
     assert hub.stderr.startswith("error: model 'hf://someone/sep-foo': offline mode is on and config.json")
     assert "sep models pull" in hub.stderr and len(hub.stderr.strip().splitlines()) == 1
+
+
+def test_broken_links_are_reported_not_skipped(tmp_path, write_wav, monkeypatch) -> None:
+    write_wav("music/a.wav", seconds=0.5, rate=16000)
+    (tmp_path / "music/gone.wav").symlink_to(tmp_path / "missing.wav")
+    monkeypatch.chdir(tmp_path)
+    files, errors = expand_inputs(("music", "music/gone.wav"))
+    assert files == [Path("music/a.wav")]
+    assert errors == ["music/gone.wav: broken symbolic link", "music/gone.wav: broken symbolic link"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any folder")
+def test_unreadable_folders_are_reported_not_skipped(tmp_path, write_wav, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_wav("music/a.wav", seconds=0.5, rate=16000)
+    write_wav("music/locked/b.wav", seconds=0.5, rate=16000)
+    (tmp_path / "music/locked").chmod(0)
+    try:
+        files, errors = expand_inputs(("music", "music/locked", "music/locked/*.wav"))
+    finally:
+        (tmp_path / "music/locked").chmod(0o755)
+    assert files == [Path("music/a.wav")]
+    assert errors == ["music/locked: cannot read this folder (Permission denied)"] * 2 + [
+        "music/locked/*.wav: Permission denied"]

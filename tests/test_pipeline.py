@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from sepframework.audio import OutputExistsError
+from sepframework.audio import OutputExistsError, read_audio
 from sepframework.interfaces import SeparationError
 from sepframework.pipeline import OutputSpec, separate_file
 from tests.test_engine import FIRSeparator
@@ -96,17 +100,28 @@ def test_selected_stems_and_templates(tmp_path, write_wav) -> None:
     ("kwargs", "message"),
     [
         ({"stems": ["drums"]}, "unknown stem\\(s\\) drums; this model gives vocals, accompaniment"),
-        ({"output": OutputSpec(template="{song}.{ext}")}, "bad output template"),
-        ({"output": OutputSpec(template="same.{ext}")}, "gives every source the same file"),
-        ({"output": OutputSpec(template="../{track}/{source}.{ext}")}, "leads outside the output folder"),
-        ({"output": OutputSpec(template="/tmp/{track}/{source}.{ext}")}, "leads outside the output folder"),
+        ({"template": "same.{ext}"}, "gives every source the same file"),
+        ({"template": "../{track}/{source}.{ext}"}, "leads outside the output folder"),
+        ({"template": "/tmp/{track}/{source}.{ext}"}, "leads outside the output folder"),
+        ({"template": "{track}.{ext}", "stems": ["vocals"], "overwrite": True},
+         "the output .*/song.wav is the input itself; choose another -o or --template"),
     ],
 )
 def test_bad_requests_are_clear_errors(tmp_path, write_wav, kwargs, message) -> None:
     song = write_wav("song.wav", seconds=1.0, rate=8000)
-    kwargs.setdefault("output", OutputSpec(outdir=tmp_path))
+    before = song.read_bytes()
+    output = OutputSpec(outdir=tmp_path, template=kwargs.pop("template", "{track}/{source}.{ext}"),
+                        overwrite=kwargs.pop("overwrite", False))
     with pytest.raises(SeparationError, match=message):
-        separate_file(song, FIRSeparator(), **kwargs)
+        separate_file(song, FIRSeparator(), output=output, **kwargs)
+    assert song.read_bytes() == before
+
+
+@pytest.mark.parametrize("template", ["{song}.{ext}", "{track!r}/{source}.{ext}", "{track.__class__}/{source}.{ext}",
+                                      "{track[0]}/{source}.{ext}", "{track/{source}.{ext}"])
+def test_templates_with_other_fields_or_python_format_syntax_are_refused(template: str) -> None:
+    with pytest.raises(SeparationError, match=f"^bad output template '{re.escape(template)}'"):
+        OutputSpec(template=template)
 
 
 def test_the_top_level_api_loads_by_name_and_takes_the_output_options(tmp_path, write_wav) -> None:
@@ -169,3 +184,27 @@ def test_an_interrupt_lost_in_a_c_callback_still_stops_the_run(tmp_path, write_w
     with pytest.raises(KeyboardInterrupt):
         separate_file(song, SignalledDuringSecondSegment(), OutputSpec(outdir=tmp_path / "out"), segment_seconds=2.0)
     assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names of arbitrary bytes")
+def test_a_file_name_that_is_not_utf8_is_read_and_its_stems_written(tmp_path, write_wav) -> None:
+    song = tmp_path / os.fsdecode(b"caf\xe9.wav")  # Latin-1, as old file systems have them
+    write_wav("song.wav", seconds=1.0, rate=8000).rename(song)
+    paths = separate_file(song, FIRSeparator(), OutputSpec(outdir=tmp_path / "out"))
+    assert [path.name for path in paths.values()] == ["vocals.wav", "accompaniment.wav"]
+    assert paths["vocals"].parent.name == song.stem and read_audio(paths["vocals"])[0].shape == (2, 8000)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_wav_arriving_through_a_named_pipe_is_read_whole(tmp_path, write_wav) -> None:
+    song = write_wav("song.wav", seconds=1.0, rate=8000)
+    pipe = tmp_path / "live.wav"
+    os.mkfifo(pipe)
+    feeder = threading.Thread(target=lambda: pipe.write_bytes(song.read_bytes()))
+    feeder.start()
+    try:
+        paths = separate_file(pipe, FIRSeparator(), OutputSpec(outdir=tmp_path / "out"))
+    finally:
+        feeder.join(timeout=10)
+    vocals, accompaniment = read(paths["vocals"])[0], read(paths["accompaniment"])[0]
+    np.testing.assert_allclose(vocals + accompaniment, read(song)[0], atol=1e-6)

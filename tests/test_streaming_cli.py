@@ -86,7 +86,7 @@ def test_f32le_goes_live_through_a_named_pipe(models: dict[str, GRUSeparator], t
         (["--vocals", "-", "--accompaniment", "-"], b"", "only one stem"),
         (["--vocals", "out.raw", "--accompaniment", "./out.raw"], b"",
          "--vocals and --accompaniment both write to ./out.raw: give each stem its own path"),
-        (["--channels", "2", "--vocals", "out.raw"], b"\x00" * 6, "inside a frame"),
+        (["--channels", "2", "--vocals", "out.raw"], b"\x00" * 3, "inside a frame"),
         (["--format", "f32le", "--vocals", "out.raw"], encode_pcm(np.array([[0.1, np.nan, 0.2]]), "f32le"),
          "standard input has NaN or infinite samples, so it is not f32le audio: is --format right? "
          "(s16le for 16-bit PCM)"),
@@ -175,3 +175,15 @@ def test_sep_run_stream_separates_a_file_block_by_block(models: dict[str, GRUSep
     vocals, rate = sf.read(tmp_path / "out" / "song" / "vocals.wav", dtype="float32", always_2d=True)
     assert rate == 22050
     np.testing.assert_allclose(vocals.T, models["test-stream"].separate(audio, 22050)["vocals"], atol=2e-3)
+
+
+def test_a_stray_partial_frame_at_the_end_is_an_error_after_every_whole_frame_is_written(
+    models: dict[str, GRUSeparator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    whole = encode_pcm(tones(2, 4000, 16000), "s16le")
+    result = CliRunner().invoke(cli, ["stream", "--model", "test-stream", "--channels", "2", "--vocals", "v.raw",
+                                      "--accompaniment", "a.raw"], input=whole + b"abc")
+    assert isinstance(result.exception, SeparationError)
+    assert "stdin ended inside a frame (3 stray bytes, after the whole frames, which were written)" in str(result.exception)
+    assert len((tmp_path / "v.raw").read_bytes()) == len((tmp_path / "a.raw").read_bytes()) == len(whole)

@@ -3,7 +3,7 @@
 Audio arrays are float32 NumPy arrays shaped ``(channels, samples)``.
 """
 
-from sepframework.audio.errors import AudioError, OutputExistsError
+from sepframework.audio.errors import AudioError, ClippingWarning, OutputExistsError
 from sepframework.audio.reading import AUDIO_EXTENSIONS, AudioInfo, AudioReader, audio_info, open_reader, read_audio
 from sepframework.audio.resampling import StreamResampler, resample, resampled_length
 from sepframework.audio.writing import (
@@ -22,6 +22,7 @@ __all__ = [
     "AudioInfo",
     "AudioReader",
     "AudioWriter",
+    "ClippingWarning",
     "OutputExistsError",
     "StreamResampler",
     "audio_info",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import av
 import soundfile as sf
 
-from sepframework.interfaces import SeparationError
+from sepframework.interfaces import SeparationError, SeparationWarning
 
 
 class AudioError(SeparationError):
@@ -14,6 +14,10 @@ class AudioError(SeparationError):
 
 class OutputExistsError(SeparationError):
     """An output file exists already and overwriting was not asked for."""
+
+
+class ClippingWarning(SeparationWarning):
+    """Samples beyond full scale were clipped to fit an integer (or MP3) output file."""
 
 
 def reason(error: Exception) -> str:

@@ -136,7 +136,7 @@ class _SoundFileReader(AudioReader):
     """Decodes with libsndfile, which states exact lengths."""
 
     def __init__(self, path: Path) -> None:
-        self._file = sf.SoundFile(path)
+        self._file = sf.SoundFile(os.fsencode(path))  # bytes: soundfile cannot encode names that are not UTF-8
         try:
             super().__init__(
                 AudioInfo(
@@ -243,7 +243,8 @@ def open_reader(path: str | os.PathLike[str], stream: int = 0) -> AudioReader:
         raise ValueError(f"stream must be 0 or more, got {stream}")
     path = Path(path)
     _check_readable_file(path)
-    if stream == 0 and path.suffix.lower() not in _PYAV_EXTENSIONS:
+    # A pipe can be read once only: FFmpeg gets it whole, libsndfile no trial read.
+    if stream == 0 and path.suffix.lower() not in _PYAV_EXTENSIONS and path.is_file():
         with contextlib.suppress(sf.SoundFileError):  # not a libsndfile format: FFmpeg knows more
             reader = _SoundFileReader(path)
             if reader.frames:
@@ -276,6 +277,8 @@ def _check_readable_file(path: Path) -> None:
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")
     try:
+        if not path.is_file() and path.exists():  # a pipe: a trial read would lose its first byte
+            return
         with open(path, "rb") as file:
             empty = not file.read(1)
     except FileNotFoundError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -19,7 +20,7 @@ import av
 import numpy as np
 import soundfile as sf
 
-from sepframework.audio.errors import AudioError, OutputExistsError, reason
+from sepframework.audio.errors import AudioError, ClippingWarning, OutputExistsError, reason
 
 #: Writable formats and their subtypes; the first subtype is the default.
 SUPPORTED_WRITE_FORMATS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -84,6 +85,8 @@ class AudioWriter:
         self._temp: Path | None = None
         self._sink: _Sink | None = None
         self._created_folders: list[Path] = []  # deepest first, removed again if the write fails
+        #: Samples clipped so far to fit an integer or MP3 output (beyond full scale, ±1.0).
+        self.clipped = 0
 
     def __enter__(self) -> AudioWriter:
         try:
@@ -135,6 +138,11 @@ class AudioWriter:
             with _write_errors(self.path):
                 os.replace(temp, self.path)
             written = True
+            if self.clipped:
+                warnings.warn(ClippingWarning(
+                    f"{self.path}: {self.clipped} samples beyond full scale were clipped to fit "
+                    f"{self.subtype or self.format}, so the stems no longer add up to the input there; "
+                    "the default float WAV keeps them"), stacklevel=2)
         finally:
             temp.unlink(missing_ok=True)
             if not written:
@@ -166,6 +174,8 @@ class AudioWriter:
 
     def _encoded(self, block: np.ndarray) -> np.ndarray:
         """``block`` as the sink takes it: clipped integers for PCM, clipped floats for MP3."""
+        if self.subtype in _INTEGER_SUBTYPES or self.format == "mp3":
+            self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
         if self.subtype in _INTEGER_SUBTYPES:
             full_scale, shift, dtype = _INTEGER_SUBTYPES[self.subtype]
             integers = np.clip(np.rint(block * full_scale), -full_scale, full_scale - 1).astype(np.int32)
@@ -284,7 +294,7 @@ class _PyAVMp3Sink:
 def checked_subtype(format: str, subtype: str | None) -> str | None:
     """The subtype to write ``format`` with (its default for ``None``), in upper case.
 
-    Raises :class:`AudioError` for an unknown format or a subtype the format cannot store.
+    Raises :class:`AudioError` for an unknown format or a subtype not offered for it.
     """
     if format not in SUPPORTED_WRITE_FORMATS:
         raise AudioError(f"cannot write format '{format}'; use {', '.join(SUPPORTED_WRITE_FORMATS)}")
@@ -292,8 +302,9 @@ def checked_subtype(format: str, subtype: str | None) -> str | None:
     if subtype is None:
         return subtypes[0] if subtypes else None
     if subtype.upper() not in subtypes:
-        allowed = f"use {', '.join(subtypes)}" if subtypes else "it takes no subtype"
-        raise AudioError(f"{format} cannot store subtype '{subtype}'; {allowed}")
+        if not subtypes:
+            raise AudioError(f"{format} output takes no subtype, got '{subtype}'")
+        raise AudioError(f"subtype '{subtype}' is not offered for {format} output; use {', '.join(subtypes)}")
     return subtype.upper()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from sepframework.audio import (
     SUPPORTED_WRITE_FORMATS,
     AudioError,
     AudioWriter,
+    ClippingWarning,
     OutputExistsError,
     read_audio,
     write_audio,
@@ -23,7 +25,9 @@ from tests.test_audio.conftest import best_correlation, music
 
 def test_float_wav_is_the_default_and_keeps_peaks_above_full_scale(tmp_path) -> None:
     source = music(0.5, 44100) * 2.5  # peaks near 1.5, as separated stems can have
-    path = write_audio(tmp_path / "vocals.wav", source, 44100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing clipped, nothing to warn about
+        path = write_audio(tmp_path / "vocals.wav", source, 44100)
 
     audio, rate = read_audio(path)
 
@@ -68,7 +72,9 @@ def test_flac_defaults_to_24_bit(tmp_path) -> None:
 @pytest.mark.parametrize("format", ["wav", "flac"])
 def test_integer_formats_clip_instead_of_wrapping(tmp_path, format) -> None:
     source = np.array([[1.5, -1.5, 1.0, -1.0, 40000.0, -40000.0]], dtype=np.float32)
-    path = write_audio(tmp_path / f"loud.{format}", source, 8000, subtype="PCM_16")
+    message = rf"loud.{format}: 4 samples beyond full scale were clipped to fit PCM_16, so the stems no longer add up"
+    with pytest.warns(ClippingWarning, match=message):
+        path = write_audio(tmp_path / f"loud.{format}", source, 8000, subtype="PCM_16")
 
     audio, _ = read_audio(path)
 
@@ -98,9 +104,9 @@ def test_mp3_is_written_at_320_kbps_by_either_encoder(tmp_path, monkeypatch, bac
     ("arguments", "message"),
     [
         ({"format": "ogg"}, "cannot write format 'ogg'; use wav, flac, mp3"),
-        ({"subtype": "PCM_8"}, "wav cannot store subtype 'PCM_8'; use FLOAT, PCM_24, PCM_16"),
-        ({"format": "flac", "subtype": "FLOAT"}, "flac cannot store subtype 'FLOAT'; use PCM_24, PCM_16"),
-        ({"format": "mp3", "subtype": "PCM_16"}, "mp3 cannot store subtype 'PCM_16'; it takes no subtype"),
+        ({"subtype": "PCM_8"}, "subtype 'PCM_8' is not offered for wav output; use FLOAT, PCM_24, PCM_16"),
+        ({"format": "flac", "subtype": "FLOAT"}, "subtype 'FLOAT' is not offered for flac output; use PCM_24, PCM_16"),
+        ({"format": "mp3", "subtype": "PCM_16"}, "mp3 output takes no subtype, got 'PCM_16'"),
         ({"format": "mp3", "channels": 6}, "mp3 holds at most 2 channels, not 6; use wav"),
         ({"format": "mp3", "sample_rate": 96000}, "mp3 cannot store 96000 Hz (only 8000, 11025, "),
         ({"format": "flac", "channels": 9}, "flac holds at most 8 channels, not 9; use wav"),
