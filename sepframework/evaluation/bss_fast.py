@@ -241,11 +241,20 @@ def _ratios(energies: dict[str, np.ndarray], sound: np.ndarray, criteria: dict[s
     return result
 
 
+#: In the least-squares fallback, singular values below this fraction of the largest count
+#: as zero. A singular Gram matrix (e.g. of a stem whose two channels are identical, which
+#: Cholesky refuses) then gives the solution of least norm: the directions at the rounding
+#: floor would otherwise get huge arbitrary coefficients that spoil the projection energies
+#: computed from them (museval projects in the time domain, where those directions vanish).
+SINGULAR_RCOND = 1e-11
+
+
 class _SymmetricSolver:
     """Solves ``(matrix + eps I) x = rhs`` for a symmetric positive semi-definite ``matrix``
-    (museval also adds the float64 epsilon): Cholesky, or least squares when rounding made
-    the matrix indefinite. Runs torch's LAPACK on one thread: multithreaded LAPACK stalls
-    badly when other processes load the CPU, and a thread pool would fight numba's and numpy's work."""
+    (museval also adds the float64 epsilon): Cholesky, or, when rounding made the matrix
+    indefinite or it is singular, the least-squares solution of least norm. Runs torch's
+    LAPACK on one thread: multithreaded LAPACK stalls badly when other processes load the
+    CPU, and a thread pool would fight numba's and numpy's work."""
 
     def __init__(self, regularised: torch.Tensor, factor: torch.Tensor | None) -> None:
         self._matrix, self._factor = regularised, factor
@@ -269,7 +278,7 @@ class _SymmetricSolver:
         with one_torch_thread():
             if self._factor is not None:
                 return torch.cholesky_solve(rhs, self._factor).numpy()
-            return torch.linalg.lstsq(self._matrix, rhs).solution.numpy()
+            return torch.linalg.lstsq(self._matrix, rhs, rcond=SINGULAR_RCOND, driver="gelsd").solution.numpy()
 
 
 def _toeplitz_blocks(lags: np.ndarray) -> np.ndarray:
