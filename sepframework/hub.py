@@ -188,7 +188,7 @@ def _reject(path: Path, message: str) -> HubError:
 def _offline_error(label: str, repo_id: str, revision: str, missing: list[str]) -> HubError:
     return HubError(
         f"{label}: offline mode is on and {', '.join(missing)} of '{repo_id}' at revision '{revision}' "
-        f"is not in the cache ({cache_dir()}); run `sep models pull` once while online"
+        f"is not in the cache ({cache_dir()}); run `sep models pull hf://{repo_id}@{revision}` once while online"
     )
 
 

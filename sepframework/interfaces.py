@@ -20,6 +20,11 @@ class SeparationWarning(UserWarning):
     """A user-facing warning: the ``sep`` command shows it as one ``warning:`` line."""
 
 
+#: Most channels :meth:`Separator.separate` takes: an array with more rows and at most this
+#: many columns is (samples, channels) by mistake.
+MAX_CHANNELS = 64
+
+
 class Separator(ABC):
     """A model that splits a mixture into named sources.
 
@@ -72,19 +77,28 @@ class Separator(ABC):
         return self
 
     def separate(self, audio: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
-        """Separate ``audio`` (channels, samples) recorded at ``sample_rate``.
+        """Separate float ``audio`` (channels, samples), or mono (samples,), recorded at ``sample_rate``.
 
         The result has the input's shape and rate for every source in :attr:`sources`.
+        Integer samples and (samples, channels) arrays, as ``soundfile.read`` returns
+        them, are refused with a hint rather than separated wrongly.
         """
         from sepframework.audio import resample
 
-        audio = np.asarray(audio, dtype=np.float32)
+        audio = np.asarray(audio)
+        if not np.issubdtype(audio.dtype, np.floating):
+            raise SeparationError(f"audio must hold float samples (full scale ±1.0), got {audio.dtype}; "
+                                  "divide 16-bit PCM by 32768")
         if audio.ndim == 1:
-            audio = audio[None, :]
+            return {name: stem[0] for name, stem in self.separate(audio[None, :], sample_rate).items()}
         if audio.ndim != 2:
             raise SeparationError(
                 f"audio must be shaped (channels, samples), got an array of shape {audio.shape}"
             )
+        if audio.shape[0] > MAX_CHANNELS >= audio.shape[1]:
+            raise SeparationError(f"audio shaped {audio.shape} looks like (samples, channels); pass audio.T, "
+                                  "shaped (channels, samples)")
+        audio = audio.astype(np.float32, copy=False)
         length = audio.shape[1]
         if length == 0:
             return {name: audio.copy() for name in self.sources}

@@ -49,13 +49,29 @@ def model_status(name: str, entry: registry.ModelEntry | None) -> ModelStatus:
             status = f"broken: {error}"
     if entry is None:
         return ModelStatus(name, plugin_name, distribution, sources, rate, "none", status)
+    files = registry.availability(entry)
+    if status == "ok":
+        status = _files_status(entry, files)
     if plugin_name != name and name in plugins.plugin_names():  # the registry entry wins the name
         hidden = " / ".join(conflicts.get(name, [])) or plugins.get_plugin(name).distribution
         status += f"; hides the plugin '{name}' of {hidden}"
     return ModelStatus(
-        name, plugin_name, distribution, entry.sources, entry.sample_rate, registry.availability(entry), status,
+        name, plugin_name, distribution, entry.sources, entry.sample_rate, files, status,
         entry.repo_id, entry.revision, entry.license,
     )
+
+
+def _files_status(entry: registry.ModelEntry, files: str) -> str:
+    """``ok``, or why the entry's files cannot be used: bundled files are hashed (a few
+    tens of MB at most), cached and Hub files are checked when they are loaded."""
+    if files == "missing":
+        return "missing: its files are neither bundled nor published on the Hub"
+    if files == "bundled":
+        try:
+            registry.bundled_files(entry)
+        except registry.RegistryError as error:
+            return f"broken: {error}"
+    return "ok"
 
 
 def model_statuses() -> list[ModelStatus]:

@@ -15,7 +15,8 @@ import torch
 
 from sepframework import registry
 from sepframework.baselines.repet_sim import RepetSim
-from sepframework.bench.report import report_paths
+from sepframework.bench.report import report_paths, text_table
+from sepframework.bench.results import ModelResult
 from sepframework.bench.song import SONG_RATE, write_song
 from sepframework.evaluation.scoring import score_dataset
 from sepframework.interfaces import SeparationError
@@ -86,6 +87,8 @@ def test_reports_are_never_overwritten_silently(tmp_path: Path) -> None:
     (["--models", "repet-sim", "--input", "notaudio.wav"], "error: notaudio.wav: not a readable audio file"),
     (["--models", "repet-sim", "--input", "short.wav"],
      "error: short.wav lasts 0.5 s, too short to time; give at least 1 s\n"),
+    (["--models", "repet-sim", "--duration", "nan"], "error: --duration must be a number of seconds from 1 to 7200\n"),
+    (["--models", "repet-sim", "--device", ","], "error: --device needs at least one name, e.g. --device cpu\n"),
 ])
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
     if "cuda" in args and torch.cuda.is_available():
@@ -93,7 +96,8 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], mess
     (tmp_path / "notaudio.wav").write_text("not audio")
     sf.write(tmp_path / "short.wav", np.zeros((SONG_RATE // 2, 2)), SONG_RATE)
     before = set(tmp_path.rglob("*"))
-    result = sep("bench", *args, *([] if "--input" in args else ["--duration", "1"]), "--out", "out", cwd=tmp_path)
+    generated = [] if "--input" in args or "--duration" in args else ["--duration", "1"]
+    result = sep("bench", *args, *generated, "--out", "out", cwd=tmp_path)
     assert result.returncode == 1
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(message), result.stderr
     assert set(tmp_path.rglob("*")) == before  # nothing written, in --out or outside it
@@ -176,3 +180,14 @@ def test_a_model_folder_can_be_benchmarked(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     [model] = json.loads((tmp_path / "out/t.json").read_text())["results"]
     assert model["model"] == "./my-model" and model["streaming"]["algorithmic_ms"] == pytest.approx(63.9375)
+
+
+def test_a_track_that_cannot_be_scored_is_listed_and_the_others_still_count(tmp_path: Path) -> None:
+    data = write_mir1k(tmp_path / "data", clips=2)
+    good = score_dataset(RepetSim(), data, "gnsdr")
+    (data / "singer_9.flac").write_bytes(b"not audio")
+    quality = score_dataset(RepetSim(), data, "gnsdr")
+    assert (quality["tracks"], quality["scores"]) == (2, good["scores"])
+    assert len(quality["failed"]) == 1 and "singer_9" in quality["failed"][0]
+    result = ModelResult("repet-sim", "cpu", quality=quality)
+    assert text_table([result]).splitlines()[-1] == f"warning: repet-sim on cpu: not scored: {quality['failed'][0]}"

@@ -167,3 +167,17 @@ def test_input_with_nan_is_named_as_the_cause() -> None:
         joined(FIRSeparator(), audio, 16000, 8000, [4096])
     with pytest.raises(SeparationError, match=r"^the input contains NaN or infinite samples$"):
         FIRSeparator().separate(audio, 44100)
+
+
+def test_separate_keeps_a_mono_vector_shape_and_refuses_integer_or_transposed_audio() -> None:
+    model = FIRSeparator()
+    mono = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1
+    stems = model.separate(mono, 8000)
+    assert stems["vocals"].shape == mono.shape
+    np.testing.assert_allclose(stems["vocals"], model.separate(mono[None], 8000)["vocals"][0])
+    with pytest.raises(SeparationError, match=r"audio must hold float samples \(full scale ±1.0\), got int16; "
+                                              "divide 16-bit PCM by 32768"):
+        model.separate((mono * 32767).astype(np.int16), 8000)
+    stereo_as_read = np.stack([mono, mono], axis=1)  # (samples, channels), as soundfile.read gives it
+    with pytest.raises(SeparationError, match=r"audio shaped \(8000, 2\) looks like \(samples, channels\); pass audio.T"):
+        model.separate(stereo_as_read, 8000)

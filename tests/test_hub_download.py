@@ -74,8 +74,9 @@ def test_offline_works_from_the_cache_and_fails_clearly_when_not_cached(
     assert registry.fetch(entry) == online
     assert registry.find(f"hf://{REPO}").files == branch.files  # the branch resolves from the cache
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
-    with pytest.raises(sephub.HubError, match=r"offline mode is on and config.json, model.safetensors of 'org/toy'"):
+    with pytest.raises(sephub.HubError, match=r"offline mode is on and config.json, model.safetensors of 'org/toy'") as raised:
         registry.fetch(entry)
+    assert str(raised.value).endswith(f"run `sep models pull hf://org/toy@{entry.revision}` once while online")
     with pytest.raises(sephub.HubError, match="offline mode is on"):
         registry.find(f"hf://{REPO}")
 

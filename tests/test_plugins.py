@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -186,3 +187,20 @@ def test_sep_models_lists_the_others_beside_a_broken_plugin_and_names_a_hidden_o
     assert (statuses["fine"].status, statuses["fine"].sources) == ("ok", ("vocals", "accompaniment"))
     assert statuses["gru-stream"].status == "ok; hides the plugin 'gru-stream' of sep-fork 1.0"
     assert statuses["gru"].status == "ok"
+
+
+def test_sep_models_says_when_a_registry_model_cannot_load_its_files(tmp_path, monkeypatch) -> None:
+    from tests.test_gru_model import install_test_registry
+
+    install_test_registry(tmp_path / "registry", monkeypatch)
+    weights = tmp_path / "registry/test-stream/model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"x")  # one byte changed
+    (tmp_path / "registry/test-offline/model.safetensors").unlink()
+    index = json.loads((tmp_path / "registry/index.json").read_text())
+    index["models"]["test-offline"]["revision"] = None  # not published either
+    (tmp_path / "registry/index.json").write_text(json.dumps(index))
+    statuses = {status.name: status for status in model_statuses()}
+    assert statuses["test-stream"].status.startswith(
+        f"broken: model 'test-stream': bundled file {weights} does not match its sha256")
+    assert (statuses["test-offline"].files, statuses["test-offline"].status) == (
+        "missing", "missing: its files are neither bundled nor published on the Hub")

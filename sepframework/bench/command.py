@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import shlex
@@ -32,13 +33,15 @@ DEFAULT_DURATION = 180.0
 #: Seconds of the shortest song timed: shorter ones time little but fixed overheads,
 #: and one shorter than a sample at the model's rate nothing at all.
 MIN_DURATION = 1.0
+#: Longest generated song: 2 hours, a long DJ set (it is held in memory while generated).
+MAX_DURATION = 7200.0
 
 
-def _names(value: str, option: str) -> tuple[str, ...]:
+def _names(value: str, option: str, example: str) -> tuple[str, ...]:
     """The comma-separated, de-duplicated names of ``value``; an error when there are none."""
     names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
     if not names:
-        raise SeparationError(f"{option} needs at least one name, e.g. {option} repet-sim")
+        raise SeparationError(f"{option} needs at least one name, e.g. {option} {example}")
     return names
 
 
@@ -79,7 +82,7 @@ def _caption(plan: Plan, results: list[ModelResult], audio: str, command: str, l
 @click.option("--models", required=True, help="Comma-separated model names (see `sep models`).")
 @click.option("--device", "devices", default="auto", show_default=True,
               help="Comma-separated devices (cpu, cuda, auto); every model is measured on each.")
-@click.option("--duration", type=click.FloatRange(min=MIN_DURATION), default=None,
+@click.option("--duration", type=click.FloatRange(min=MIN_DURATION, max=MAX_DURATION), default=None,
               help=f"Seconds of generated 44.1 kHz stereo test song to separate [default: {DEFAULT_DURATION:g}].")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help=f"Time this audio file (at least {MIN_DURATION:g} s) instead of a generated song.")
@@ -113,6 +116,8 @@ def bench(models, devices, duration, input_path, dataset, metric, limit, repeat,
     """
     if input_path is not None and duration is not None:
         raise SeparationError("give --duration (generated song) or --input FILE, not both")
+    if duration is not None and math.isnan(duration):  # FloatRange lets NaN through
+        raise SeparationError(f"--duration must be a number of seconds from {MIN_DURATION:g} to {MAX_DURATION:g}")
     if dataset is None and (metric or limit):
         raise SeparationError("--metric and --limit score quality and need --dataset")
     if name is not None and (name in ("", "..") or Path(name).name != name):
@@ -123,8 +128,8 @@ def bench(models, devices, duration, input_path, dataset, metric, limit, repeat,
         if seconds is not None and seconds < MIN_DURATION:
             raise SeparationError(f"{input_path} lasts {seconds:.3g} s, too short to time; "
                                   f"give at least {MIN_DURATION:g} s")
-    names = _names(models, "--models")
-    resolved = tuple(dict.fromkeys(resolve_device(device) for device in _names(devices, "--device")))
+    names = _names(models, "--models", "unet,gru")
+    resolved = tuple(dict.fromkeys(resolve_device(device) for device in _names(devices, "--device", "cpu")))
     if dataset is not None:
         detect_layout(dataset)
         metric = metric or default_metric(dataset)

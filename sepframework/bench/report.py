@@ -81,12 +81,19 @@ def errors(results: Sequence[ModelResult]) -> list[str]:
     return [f"{result.model} on {result.device}: {result.error}" for result in results if result.error]
 
 
+def unscored(results: Sequence[ModelResult]) -> list[str]:
+    """One line per track a measured model could not be scored on: ``MODEL on DEVICE: why``."""
+    return [f"{result.model} on {result.device}: not scored: {error}"
+            for result in results if result.quality for error in result.quality.get("failed", [])]
+
+
 def text_table(results: Sequence[ModelResult]) -> str:
     """The results as an aligned plain-text table, errors listed below it."""
     header, rows = table_rows(results)
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *rows]]
-    return "\n".join(lines + [f"error: {error}" for error in errors(results)])
+    return "\n".join(lines + [f"error: {error}" for error in errors(results)]
+                     + [f"warning: {line}" for line in unscored(results)])
 
 
 def markdown(results: Sequence[ModelResult], caption: str) -> str:
@@ -94,6 +101,7 @@ def markdown(results: Sequence[ModelResult], caption: str) -> str:
     header, rows = table_rows(results)
     lines = ["| " + " | ".join(line) + " |" for line in [header, ["---"] * len(header), *rows]]
     lines += ["", caption] + [f"- **failed**: {error}" for error in errors(results)]
+    lines += [f"- **track not scored**: {line}" for line in unscored(results)]
     return "\n".join(lines) + "\n"
 
 

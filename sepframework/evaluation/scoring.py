@@ -3,7 +3,7 @@
 :func:`score_tracks` separates and scores tracks one at a time and yields a
 :class:`TrackScore` for each, a failed one included, so a caller can save, report or
 stop after any track; :func:`aggregate` turns scores into dataset scores and
-:func:`score_dataset` does both, stopping at the first failure.
+:func:`score_dataset` does both, listing the tracks that failed as ``sep eval`` does.
 """
 
 from __future__ import annotations
@@ -106,16 +106,20 @@ def aggregate(results: Iterable[TrackScore], totals: Accumulator) -> Scores:
 def score_dataset(model: Separator, dataset: str | Path, metric: str, limit: int | None = None) -> dict[str, Any]:
     """Separate the first ``limit`` tracks (sorted by name; all when ``None``) and score them.
 
-    Returns ``{"metric", "tracks", "scores": {source: {aggregate: dB}}}`` where the
-    aggregates are those of the metric's accumulator (e.g. GNSDR, GSIR, GSAR, GSDR).
-    Raises :class:`SeparationError` at the first track that cannot be scored.
+    Returns ``{"metric", "tracks", "failed", "scores": {source: {aggregate: dB}}}`` where
+    ``tracks`` counts the scored tracks, ``failed`` lists the errors of those that could
+    not be scored (as ``sep eval`` does, they do not stop the others), and the aggregates
+    are those of the metric's accumulator (e.g. GNSDR, GSIR, GSAR, GSDR). Raises
+    :class:`SeparationError` when no track could be scored.
     """
     evaluator = get_evaluator(metric)
-    results = []
+    results, failed = [], []
     for result in score_tracks(model, dataset_tracks(dataset)[:limit], evaluator):
         if result.error is not None:
-            raise SeparationError(result.error)
-        results.append(result)
+            failed.append(result.error)
+        else:
+            results.append(result)
     if not results:
-        raise SeparationError(f"{dataset}: no track to score")
-    return {"metric": metric, "tracks": len(results), "scores": aggregate(results, evaluator.accumulator())}
+        raise SeparationError(failed[0] if failed else f"{dataset}: no track to score")
+    return {"metric": metric, "tracks": len(results), "failed": failed,
+            "scores": aggregate(results, evaluator.accumulator())}
