@@ -96,3 +96,6 @@ def add(name: str, repo_id: str | None, revision: str | None, folder: Path | Non
     path = write_entry(entry)
     pinned = f"pinned at {entry.revision}" if entry.revision else "not published (revision null)"
     click.echo(f"{name}: {len(entry.files)} file(s) recorded in {path}, {entry.repo_id} {pinned}")
+    if not any(filename.endswith(".safetensors") for filename in entry.files):
+        click.echo(f"warning: {name} has no weights (*.safetensors): only a plugin that needs none can load it",
+                   err=True)

@@ -325,6 +325,10 @@ def model_folder_files(folder: Path) -> list[Path]:
     return [folder / name for name in model_file_names(names, str(folder))]
 
 
+#: What a registry model may be called: one plain name, as a folder and on the command line.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def entry_from_folder(
     name: str, folder: Path, repo_id: str | None = None, revision: str | None = None
 ) -> ModelEntry:
@@ -333,6 +337,9 @@ def entry_from_folder(
     ``repo_id`` defaults to the current entry's. Without ``revision``, the current pin is
     kept only while the files are unchanged: a pin must designate exactly these files.
     """
+    if not MODEL_NAME.fullmatch(name):
+        raise RegistryError(f"'{name}' is not a usable model name: use letters, digits, '.', '_' and '-' "
+                            "(it names a folder of registry/ and is what users type after --model)")
     files = model_folder_files(folder)
     config = read_config({CONFIG_FILE: files[0]})
     plugin, sample_rate, sources = _plugin_metadata(config, {path.name: path for path in files}, f"model '{name}'")

@@ -50,6 +50,22 @@ def test_registry_add_refuses_an_entry_that_could_find_no_files(empty_registry, 
     assert "toy" not in registry.index()
 
 
+@pytest.mark.parametrize("name", ["sub/m", "Bad Name", "../up", ".hidden", ""])
+def test_registry_add_refuses_a_name_that_is_not_one_plain_word(empty_registry, make_model_folder, name) -> None:
+    make_model_folder(empty_registry / "toy")
+    result = CliRunner().invoke(registry_command, ["add", name, "--repo", "org/toy", "--folder", str(empty_registry / "toy")])
+    assert result.exit_code == 1 and isinstance(result.exception, registry.RegistryError)
+    assert str(result.exception).startswith(f"'{name}' is not a usable model name: use letters, digits")
+    assert registry.index() == {}
+
+
+def test_registry_add_warns_about_an_entry_without_weights(empty_registry, make_model_folder) -> None:
+    (make_model_folder(empty_registry / "toy") / "model.safetensors").unlink()
+    result = CliRunner().invoke(registry_command, ["add", "toy", "--repo", "org/toy"])
+    assert result.exit_code == 0
+    assert "warning: toy has no weights (*.safetensors): only a plugin that needs none can load it" in result.output
+
+
 class RateFromArgs(Separator):
     """A plugin whose sample rate is a constructor argument (no class attribute)."""
 
