@@ -356,3 +356,14 @@ def test_real_mir1k_clip(mir1k: Path, tmp_path: Path, monkeypatch, capsys) -> No
     document, _ = results(tmp_path)
     assert document["metric"] == "gnsdr" and len(document["tracks"]) == 1
     assert all(math.isfinite(value) for value in document["aggregates"]["length-weighted mean"]["vocals"].values())
+
+
+def test_the_default_results_folder_names_a_model_folder_by_its_name_however_it_is_written(tmp_path, monkeypatch) -> None:
+    from sepframework.evaluation.cli import default_out
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs/gru").mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    outs = {default_out(model, Path("data"), "gnsdr") for model in ("runs/gru", "./runs/gru/", str(tmp_path / "runs/gru"))}
+    assert outs == {Path("eval-results/gru-data-gnsdr")}
+    assert default_out("hf://org/repo@main", Path("data"), "gnsdr") == Path("eval-results/hf_org_repo_main-data-gnsdr")

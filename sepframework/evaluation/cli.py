@@ -23,7 +23,10 @@ LOG_NAME = "tracks.jsonl"
 
 
 def default_out(model: str, dataset: Path, metric: str) -> Path:
-    """``eval-results/<model>-<dataset folder name>-<metric>``, with characters unsafe in file names replaced."""
+    """``eval-results/<model>-<dataset folder name>-<metric>``, with characters unsafe in file names replaced;
+    a model folder (``runs/gru``, ``./runs/gru/``) counts by its own name."""
+    if Path(model).is_dir():
+        model = Path(model).resolve().name
     name = f"{model}-{dataset.resolve().name}-{metric}"
     return DEFAULT_ROOT / re.sub(r"[^\w.+-]+", "_", name).strip("._")
 
