@@ -3,14 +3,15 @@
 Stereo: the masks are computed once from the channel-mean magnitude and applied to the
 complex STFT of every channel, so the stereo image is kept and the cost does not grow
 with the channel count. On the CPU, a separator with loaded weights runs its GRU layers
-with ONNX Runtime (:mod:`sep_gru.onnx_gru`), the rest of the network with PyTorch. A causal (unidirectional) model also streams: see
-:meth:`GRUSeparator.frame_processor` and :mod:`sepframework.streaming`.
+with ONNX Runtime (:mod:`sep_gru.onnx_gru`), the rest of the network with PyTorch. A
+causal (unidirectional) model also streams: see :meth:`GRUSeparator.frame_processor` and
+:mod:`sepframework.streaming`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from sepframework.weights import load_float32_state
 from sepframework.streaming import end_padded
 from sepframework.cpu_threads import one_cpu_thread
 
-from sep_gru.network import GRUConfig, MaskGRU
+from sep_gru.network import GRUCall, GRUConfig, MaskGRU
 from sep_gru.onnx_gru import OnnxGRU
 
 #: File name of the weights in a registry entry.
@@ -96,7 +97,7 @@ class GRUSeparator(Separator):
         return super().to(device)
 
     @property
-    def recurrent(self) -> Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]:
+    def recurrent(self) -> GRUCall:
         """The GRU layers as ``nn.GRU`` is called: ONNX Runtime's on the CPU after
         :meth:`load_weights` (same results, faster), otherwise the network's own (a network
         still training, or one on a GPU)."""

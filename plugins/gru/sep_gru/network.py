@@ -18,6 +18,9 @@ from torch import nn
 from sepframework.interfaces import SeparationError
 
 
+#: A GRU called as ``nn.GRU(batch_first=True)`` is: (inputs, state or None) -> (outputs, final state).
+GRUCall = Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
+
 #: Smallest value of each whole-number :class:`GRUConfig` field.
 _SMALLEST = {"n_fft": 2, "hop_length": 1, "hidden_size": 1, "num_layers": 1, "n_sources": 1}
 
@@ -99,7 +102,7 @@ class MaskGRU(nn.Module):
         magnitude: torch.Tensor,
         state: torch.Tensor | None = None,
         layer: tuple[torch.Tensor, torch.Tensor] | None = None,
-        gru: Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]] | None = None,
+        gru: GRUCall | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The first source's mask (batch, frames, bins) of a two-source network, and the new GRU state.
 
