@@ -69,7 +69,8 @@ def _caption(plan: Plan, results: list[ModelResult], audio: str, command: str, l
     """What the Markdown table shows and how it was measured."""
     gpus = sorted({result.gpu for result in results if result.gpu})
     where = f"{os.cpu_count()} CPU cores" + (f" and {', '.join(gpus)}" if gpus else "")
-    text = (f"Median (min–max) of {plan.repeat} run(s), each model in a fresh process, on {audio}; "
+    runs = "One run" if plan.repeat == 1 else f"Median (min–max) of {plan.repeat} runs"
+    text = (f"{runs}, each model in a fresh process, on {audio}; "
             f"measured {time.strftime('%Y-%m-%d')} on {where} (load average {load[0]:.1f} before, "
             f"{load[1]:.1f} after). ×RT: seconds of audio separated per second (higher is faster).")
     scored = next((result.quality for result in results if result.quality), None)
