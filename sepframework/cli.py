@@ -125,7 +125,7 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
     unique: dict[Path, Path] = {}
     for file in files:
         unique.setdefault(file.resolve(), file)  # one file named two ways is one input
-    return list(unique.values()), errors
+    return list(unique.values()), list(dict.fromkeys(errors))  # a folder and a path inside it: one error
 
 
 @cli.command()
@@ -197,7 +197,7 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
                                         progress=show_progress, model_name=name)
         except SeparationError as error:
             message = str(error)
-            click.echo(f"error: {message if str(path) in message else f'{path}: {message}'}", err=True)
+            click.echo(f"error: {message if message.startswith(f'{path}:') else f'{path}: {message}'}", err=True)
             failed += 1
             continue
         except Exception as error:  # a fault of the model's code: the other files still get done

@@ -72,7 +72,7 @@ def separate_stream(
     """
     hop = segment - overlap
     fade_in = crossfade_weights(overlap, model.context_samples)
-    kept = [name for name in model.sources if sources is None or name in sources]  # in the model's order
+    kept = [name for name in model.sources if sources is None or name in sources]  # checked in this order
     pending: list[np.ndarray] = []
     pending_len = 0
     tail: dict[str, np.ndarray] | None = None  # previous segment's last `overlap` samples

@@ -5,6 +5,7 @@ Audio everywhere is a float32 NumPy array shaped ``(channels, samples)``.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
@@ -122,20 +123,29 @@ def attribute_problem(model: Separator | type[Separator], set_only: bool = False
     set the others in ``__init__``.
     """
     missing = object()
-    rate, sources = getattr(model, "sample_rate", missing), getattr(model, "sources", missing)
-    if not (set_only and rate is missing) and (
-        not isinstance(rate, (int, np.integer)) or isinstance(rate, bool) or rate <= 0
-    ):
-        return f"sample_rate must be a positive int, got {None if rate is missing else rate!r}"
-    if not (set_only and sources is missing) and (
+
+    def value(name: str) -> object:
+        if set_only and hasattr(inspect.getattr_static(model, name, None), "__get__"):
+            return missing  # a property: its value exists on instances only
+        return getattr(model, name, missing)
+
+    rate, sources = value("sample_rate"), value("sources")
+    if rate is missing or sources is missing:
+        if not set_only:
+            return f"{'sample_rate' if rate is missing else 'sources'} is not set (set it on the class or in __init__)"
+    if rate is not missing and (not isinstance(rate, (int, np.integer)) or isinstance(rate, bool) or rate <= 0):
+        return f"sample_rate must be a positive int, got {rate!r}"
+    if sources is not missing and (
         not isinstance(sources, tuple) or not sources or len(set(sources)) != len(sources)
         or not all(isinstance(name, str) and name for name in sources)
     ):
-        return f"sources must be a non-empty tuple of distinct names, got {None if sources is missing else sources!r}"
-    context = getattr(model, "context_samples", 0)
+        return f"sources must be a non-empty tuple of distinct names, got {sources!r}"
+    context = value("context_samples")
+    context = 0 if context is missing else context
     if not isinstance(context, (int, np.integer)) or isinstance(context, bool) or context < 0:
         return f"context_samples must be a non-negative int, got {context!r}"
-    residual = getattr(model, "residual_source", None)
+    residual = value("residual_source")
+    residual = None if residual is missing else residual
     if residual is not None and isinstance(sources, tuple) and residual not in sources:
         return f"residual_source must be None or one of the sources {list(sources)}, got {residual!r}"
     return None

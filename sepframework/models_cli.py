@@ -24,7 +24,8 @@ class ModelStatus:
     #: ``bundled``, ``cached``, ``hub`` (downloaded on first use), ``missing``, or ``none``
     #: for a plugin that needs no files.
     files: str
-    #: ``ok``, ``broken: <error>`` or ``conflict: ...``.
+    #: ``ok``, ``broken: <error>``, ``missing: ...`` (files neither bundled nor published) or
+    #: ``conflict: ...``; a registry model that hides a plugin of its name adds ``; hides the plugin ...``.
     status: str
     repo_id: str | None = None
     revision: str | None = None

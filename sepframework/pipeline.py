@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ from sepframework.residual import MixtureBuffer, residual_source
 
 #: Default output layout: ``OUTDIR/<track name>/<source>.<ext>``.
 DEFAULT_TEMPLATE = "{track}/{source}.{ext}"
-#: The fields an output template may use, as plain ``{name}`` (no ``!r``, ``.attribute`` or ``[index]``).
+#: The fields an output template may use, as plain ``{name}`` (no ``!r``, ``:spec``,
+#: ``.attribute`` or ``[index]``).
 TEMPLATE_NAMES = ("track", "source", "ext", "model", "parent")
-TEMPLATE_FIELDS = "{track}, {source}, {ext}, {model} and {parent}"
+TEMPLATE_FIELDS = ", ".join(f"{{{name}}}" for name in TEMPLATE_NAMES[:-1]) + f" and {{{TEMPLATE_NAMES[-1]}}}"
 #: Samples read from the input per block.
 READ_BLOCK = 1 << 16
 
@@ -42,11 +44,11 @@ class OutputSpec:
         object.__setattr__(self, "outdir", Path(self.outdir))  # accept str paths too
         checked_subtype(self.format, self.subtype)  # an unknown format or subtype fails here, once
         try:
-            fields = [(name, conversion) for _, name, _, conversion in string.Formatter().parse(self.template)
+            fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(self.template)
                       if name is not None]
         except ValueError as error:  # e.g. an unmatched brace
             raise SeparationError(f"bad output template '{self.template}': {error}") from None
-        if any(name not in TEMPLATE_NAMES or conversion for name, conversion in fields):
+        if any(name not in TEMPLATE_NAMES or spec or conversion for name, spec, conversion in fields):
             raise SeparationError(f"bad output template '{self.template}': use the fields {TEMPLATE_FIELDS}")
 
     def paths(self, input_path: Path, sources: Sequence[str], model: str) -> dict[str, Path]:
@@ -112,7 +114,8 @@ def plan_outputs(
 ) -> dict[str, Path]:
     """The path of each requested stem, after checking the stems and existing files."""
     paths = stem_paths(input_path, model, output, stems, model_name)
-    itself = [str(path) for path in paths.values() if path.resolve() == input_path.resolve()]
+    itself = [str(path) for path in paths.values()
+              if path.resolve() == input_path.resolve() or (path.exists() and os.path.samefile(path, input_path))]
     if itself:
         raise SeparationError(f"the output {itself[0]} is the input itself; choose another -o or --template")
     existing = [str(path) for path in paths.values() if path.exists()]

@@ -230,7 +230,7 @@ def test_broken_links_are_reported_not_skipped(tmp_path, write_wav, monkeypatch)
     monkeypatch.chdir(tmp_path)
     files, errors = expand_inputs(("music", "music/gone.wav"))
     assert files == [Path("music/a.wav")]
-    assert errors == ["music/gone.wav: broken symbolic link", "music/gone.wav: broken symbolic link"]
+    assert errors == ["music/gone.wav: broken symbolic link"]  # found in the folder and named: one error
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read any folder")
@@ -244,5 +244,4 @@ def test_unreadable_folders_are_reported_not_skipped(tmp_path, write_wav, monkey
     finally:
         (tmp_path / "music/locked").chmod(0o755)
     assert files == [Path("music/a.wav")]
-    assert errors == ["music/locked: cannot read this folder (Permission denied)"] * 2 + [
-        "music/locked/*.wav: Permission denied"]
+    assert errors == ["music/locked: cannot read this folder (Permission denied)", "music/locked/*.wav: Permission denied"]

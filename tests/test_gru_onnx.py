@@ -12,6 +12,7 @@ import torch
 
 import sepframework
 from sep_gru import onnx_gru
+from sep_gru.model import GRUSeparator
 from sep_gru.onnx_gru import OnnxGRU, cache_folder
 
 
@@ -73,9 +74,35 @@ def test_a_gru_without_batch_first_is_refused() -> None:
         OnnxGRU(torch.nn.GRU(4, 4))
 
 
+@pytest.mark.parametrize("shape", [(1, 0, 12), (0, 5, 12)])
+def test_empty_inputs_are_an_error_not_an_abort(cache: Path, shape: tuple[int, int, int]) -> None:
+    with pytest.raises(ValueError, match=r"OnnxGRU needs at least one sequence of one frame"):
+        OnnxGRU(small_gru(1, False))(torch.zeros(shape))
+
+
+def test_a_damaged_cache_file_is_built_and_written_again(cache: Path) -> None:
+    gru, inputs = small_gru(2, True), torch.randn(2, 9, 12)
+    OnnxGRU(gru)
+    (cached,) = cache.glob("gru-*.onnx")
+    for damage in (b"", cached.read_bytes()[:100]):  # empty (a crash before the write), cut short
+        cached.write_bytes(damage)
+        with torch.inference_mode():
+            torch.testing.assert_close(OnnxGRU(gru)(inputs)[0], gru(inputs)[0], rtol=0, atol=2e-6)
+        assert len(cached.read_bytes()) > 1000
+
+
+def test_the_graph_is_made_on_the_cpu_only_and_from_the_loaded_weights(cache: Path) -> None:
+    separator = sepframework.load("gru", device="cpu")
+    assert separator.onnx_gru is not None
+    separator.device = "cuda"  # as .to("cuda") sets it, without needing a GPU
+    assert separator.recurrent is separator.network.gru
+    trained = GRUSeparator(separator.config, network=separator.network)  # e.g. validation during training
+    assert trained.to("cpu").recurrent is trained.network.gru
+
+
 def test_a_loaded_model_runs_its_gru_with_onnx_runtime_on_the_cpu_with_the_same_result(cache: Path) -> None:
-    separator = sepframework.load("gru")
-    assert separator.recurrent is separator.onnx_gru
+    separator = sepframework.load("gru", device="cpu")
+    assert separator.recurrent is separator.onnx_gru is not None
     audio = (0.1 * np.random.default_rng(0).standard_normal((2, 16000 * 12))).astype(np.float32)  # several windows
     with_onnx = separator.separate_block(audio)["vocals"]
     separator.onnx_gru = None  # the network's own nn.GRU

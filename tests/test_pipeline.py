@@ -118,7 +118,8 @@ def test_bad_requests_are_clear_errors(tmp_path, write_wav, kwargs, message) -> 
 
 
 @pytest.mark.parametrize("template", ["{song}.{ext}", "{track!r}/{source}.{ext}", "{track.__class__}/{source}.{ext}",
-                                      "{track[0]}/{source}.{ext}", "{track/{source}.{ext}"])
+                                      "{track[0]}/{source}.{ext}", "{track/{source}.{ext}", "{track:d}/{source}.{ext}",
+                                      "{track:>{source}}.{ext}"])
 def test_templates_with_other_fields_or_python_format_syntax_are_refused(template: str) -> None:
     with pytest.raises(SeparationError, match=f"^bad output template '{re.escape(template)}'"):
         OutputSpec(template=template)

@@ -106,6 +106,14 @@ class ForeignResidual(_Working):
     residual_source = "drums"
 
 
+class PropertySources(_Working):
+    """Sources computed per instance: a property on the class is not a value to check."""
+
+    @property
+    def sources(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("vocals", "accompaniment")
+
+
 class Abstract(Separator):
     sample_rate = 8000
     sources = ("vocals",)
@@ -149,6 +157,12 @@ def test_a_plugin_class_that_breaks_the_contract_is_broken_by_name(installed, ta
         plugins.get_plugin("bad").load()
     assert str(raised.value).startswith("plugin 'bad' (sep-bad 1.0): ")
     assert message in str(raised.value)
+
+
+def test_attributes_that_are_properties_are_checked_on_the_model_not_the_class(installed) -> None:
+    installed(fake_entry_point("prop", "tests.test_plugins:PropertySources", "sep-prop"))
+    assert plugins.get_plugin("prop").load() is PropertySources
+    assert sepframework.load("prop", device="cpu").sources == ("vocals", "accompaniment")
 
 
 def test_a_plugin_exiting_at_import_is_broken_not_the_end_of_the_program(installed, tmp_path, monkeypatch) -> None:

@@ -136,7 +136,9 @@ class _SoundFileReader(AudioReader):
     """Decodes with libsndfile, which states exact lengths."""
 
     def __init__(self, path: Path) -> None:
-        self._file = sf.SoundFile(os.fsencode(path))  # bytes: soundfile cannot encode names that are not UTF-8
+        # POSIX names are bytes, which soundfile cannot encode from str when they are not UTF-8;
+        # on Windows it opens str names with the wide-character API.
+        self._file = sf.SoundFile(path if os.name == "nt" else os.fsencode(path))
         try:
             super().__init__(
                 AudioInfo(

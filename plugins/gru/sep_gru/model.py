@@ -65,7 +65,10 @@ class GRUSeparator(Separator):
         self.chunk_frames = chunk_frames
         self.context_frames = context_frames
         self.context_samples = context_frames * config.hop_length
-        self.onnx_gru: OnnxGRU | None = None  # made by load_weights
+        #: ONNX Runtime's copy of the GRU layers, made by :meth:`to` ``("cpu")`` after
+        #: :meth:`load_weights` from the weights then (the network's own GRU is used otherwise).
+        self.onnx_gru: OnnxGRU | None = None
+        self._loaded_weights = False
 
     @classmethod
     def load(
@@ -81,8 +84,8 @@ class GRUSeparator(Separator):
         return separator.to(device)
 
     def load_weights(self, path: Path) -> None:
-        """Load a safetensors state dict (any float dtype) into the network, and make the
-        ONNX Runtime GRU of these weights for the CPU."""
+        """Load a safetensors state dict (any float dtype) into the network; the next
+        ``to("cpu")`` makes ONNX Runtime's copy of its GRU layers from these weights."""
         state = load_float32_state(path)
         try:
             self.network.load_state_dict(state)
@@ -90,16 +93,18 @@ class GRUSeparator(Separator):
             problems = [line.strip() for line in str(error).splitlines()[1:]]  # the first line only names the class
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise SeparationError(f"{path} does not match the GRU config: {problems[0] if problems else error}{more}") from None
-        self.onnx_gru = OnnxGRU(self.network.gru)
+        self.onnx_gru, self._loaded_weights = None, True
 
     def to(self, device: str) -> GRUSeparator:
         self.network.to(device)
+        if device == "cpu" and self._loaded_weights and self.onnx_gru is None:
+            self.onnx_gru = OnnxGRU(self.network.gru)
         return super().to(device)
 
     @property
     def recurrent(self) -> GRUCall:
-        """The GRU layers as ``nn.GRU`` is called: ONNX Runtime's on the CPU after
-        :meth:`load_weights` (same results, faster), otherwise the network's own (a network
+        """The GRU layers as ``nn.GRU`` is called: ONNX Runtime's on the CPU once made (see
+        :attr:`onnx_gru`; same results, faster), otherwise the network's own (a network
         still training, or one on a GPU)."""
         return self.onnx_gru if self.onnx_gru is not None and self.device == "cpu" else self.network.gru
 

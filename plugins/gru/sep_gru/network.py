@@ -114,7 +114,7 @@ class MaskGRU(nn.Module):
         results, e.g. :class:`~sep_gru.onnx_gru.OnnxGRU`).
         """
         encoded = self.encode(magnitude)
-        recurrent, state = (gru or self.gru)(encoded, state)
+        recurrent, state = (gru if gru is not None else self.gru)(encoded, state)
         return self.decode_first_mask(encoded, recurrent, layer), state
 
     def encode(self, magnitude: torch.Tensor) -> torch.Tensor:

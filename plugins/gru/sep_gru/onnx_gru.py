@@ -8,7 +8,8 @@ results equal the module's up to float rounding.
 The ONNX graph is built from the module's weights (the safetensors file stays the one
 source of the weights) with the ``onnx`` package, whose import alone takes about a
 second; so the serialized graph is kept in a cache folder (:func:`cache_folder`), named
-by a hash of the weights, and later loads read it from there without importing ``onnx``.
+by a hash of the weights, and later loads read it from there without importing ``onnx``
+(a damaged cache file is built and written again).
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ import onnxruntime
 import torch
 from torch import nn
 
-#: ONNX operator set of the graph (the GRU operator is unchanged since 14).
+#: ONNX operator set of the graph (the GRU operator is unchanged since 14) and the IR
+#: version it is stamped with: the oldest that carries opset 17, so that any ONNX Runtime
+#: since 1.14 reads it whatever the installed ``onnx`` would stamp by default.
 OPSET = 17
+IR_VERSION = 8
 #: Part of every cache key: change it when the graph built for the same weights changes.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2
 #: Row blocks of PyTorch's gate weights (reset, update, new) in ONNX's order (update, reset, hidden).
 _ONNX_GATE_ORDER = (1, 0, 2)
 
@@ -50,15 +54,20 @@ class OnnxGRU:
         self.layers = gru.num_layers
         self.directions = 2 if gru.bidirectional else 1
         self.hidden_size = gru.hidden_size
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only
-        self._session = onnxruntime.InferenceSession(_graph_bytes(gru), options, providers=["CPUExecutionProvider"])
+        weights = _layer_weights(gru)
+        cached = _cache_path(gru, weights)
+        try:
+            self._session = _session(cached.read_bytes())
+        except Exception:  # noqa: BLE001 - not cached (OSError) or damaged (ONNX Runtime's own errors): build it
+            graph = _build_graph(gru, weights)
+            _store(cached, graph)
+            self._session = _session(graph)
 
     def __call__(self, inputs: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Outputs (batch, frames, directions * hidden) and final state (layers * directions,
         batch, hidden) of float32 CPU ``inputs`` (batch, frames, features), as ``nn.GRU`` returns."""
+        if 0 in inputs.shape[:2]:  # ONNX Runtime would abort the process
+            raise ValueError(f"OnnxGRU needs at least one sequence of one frame, got inputs shaped {tuple(inputs.shape)}")
         if state is None:
             state = inputs.new_zeros(self.layers * self.directions, inputs.shape[0], self.hidden_size)
         outputs, final = self._session.run(
@@ -85,30 +94,39 @@ def _layer_weights(gru: nn.GRU) -> dict[str, np.ndarray]:
     return weights
 
 
-def _graph_bytes(gru: nn.GRU) -> bytes:
-    """The serialized graph of ``gru``: from the cache, else built and cached.
+def _session(graph: bytes) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session of a serialized graph, on one CPU thread."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only
+    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
-    A cache folder that cannot be written only means building again next time.
-    """
-    weights = _layer_weights(gru)
-    key = hashlib.sha256(repr((GRAPH_VERSION, OPSET, gru.input_size, gru.hidden_size)).encode())
+
+def _cache_path(gru: nn.GRU, weights: dict[str, np.ndarray]) -> Path:
+    """Where the graph of these weights is cached: named by a hash of them and the graph's layout."""
+    key = hashlib.sha256(repr((GRAPH_VERSION, OPSET, IR_VERSION, gru.input_size, gru.hidden_size)).encode())
     for name, array in weights.items():
         key.update(name.encode())
         key.update(array.tobytes())
-    path = cache_folder() / f"gru-{key.hexdigest()[:40]}.onnx"
-    try:
-        return path.read_bytes()
-    except OSError:
-        pass
-    graph = _build_graph(gru, weights)
+    return cache_folder() / f"gru-{key.hexdigest()[:40]}.onnx"
+
+
+def _store(path: Path, graph: bytes) -> None:
+    """Write ``graph`` to ``path`` atomically (readers never see a partial file). A cache
+    folder that cannot be written only means building again next time."""
+    part = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as part:
-            part.write(graph)
-        os.replace(part.name, path)  # readers never see a partial file
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as handle:
+            part = Path(handle.name)
+            handle.write(graph)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(part, path)
     except OSError:
-        pass
-    return graph
+        if part is not None:
+            part.unlink(missing_ok=True)
 
 
 def _build_graph(gru: nn.GRU, weights: dict[str, np.ndarray]) -> bytes:
@@ -150,6 +168,6 @@ def _build_graph(gru: nn.GRU, weights: dict[str, np.ndarray]) -> bytes:
          helper.make_tensor_value_info("final_state", TensorProto.FLOAT, state_shape)],
         [numpy_helper.from_array(array, name) for name, array in constants.items()],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
     onnx.checker.check_model(model)
     return model.SerializeToString()
