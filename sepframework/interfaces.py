@@ -21,8 +21,9 @@ class SeparationWarning(UserWarning):
     """A user-facing warning: the ``sep`` command shows it as one ``warning:`` line."""
 
 
-#: Most channels :meth:`Separator.separate` takes: an array with more rows and at most this
-#: many columns is (samples, channels) by mistake.
+#: Most channels the framework takes (the 64 of a MADI link): ``sep stream --channels``'s
+#: limit, and why :meth:`Separator.separate` reads an array with more rows and at most
+#: this many columns as (samples, channels) by mistake.
 MAX_CHANNELS = 64
 
 
@@ -124,15 +125,15 @@ def attribute_problem(model: Separator | type[Separator], set_only: bool = False
     """
     missing = object()
 
-    def value(name: str) -> object:
+    def value(name: str, default: object = missing) -> object:
         if set_only and hasattr(inspect.getattr_static(model, name, None), "__get__"):
-            return missing  # a property: its value exists on instances only
-        return getattr(model, name, missing)
+            return default  # a property: its value exists on instances only
+        return getattr(model, name, default)
 
     rate, sources = value("sample_rate"), value("sources")
-    if rate is missing or sources is missing:
-        if not set_only:
-            return f"{'sample_rate' if rate is missing else 'sources'} is not set (set it on the class or in __init__)"
+    for name, found in (("sample_rate", rate), ("sources", sources)):
+        if found is missing and not set_only:
+            return f"{name} is not set (set it on the class or in __init__)"
     if rate is not missing and (not isinstance(rate, (int, np.integer)) or isinstance(rate, bool) or rate <= 0):
         return f"sample_rate must be a positive int, got {rate!r}"
     if sources is not missing and (
@@ -140,12 +141,10 @@ def attribute_problem(model: Separator | type[Separator], set_only: bool = False
         or not all(isinstance(name, str) and name for name in sources)
     ):
         return f"sources must be a non-empty tuple of distinct names, got {sources!r}"
-    context = value("context_samples")
-    context = 0 if context is missing else context
+    context = value("context_samples", 0)
     if not isinstance(context, (int, np.integer)) or isinstance(context, bool) or context < 0:
         return f"context_samples must be a non-negative int, got {context!r}"
-    residual = value("residual_source")
-    residual = None if residual is missing else residual
+    residual = value("residual_source", None)
     if residual is not None and isinstance(sources, tuple) and residual not in sources:
         return f"residual_source must be None or one of the sources {list(sources)}, got {residual!r}"
     return None

@@ -115,7 +115,7 @@ def plan_outputs(
     """The path of each requested stem, after checking the stems and existing files."""
     paths = stem_paths(input_path, model, output, stems, model_name)
     itself = [str(path) for path in paths.values()
-              if path.resolve() == input_path.resolve() or (path.exists() and os.path.samefile(path, input_path))]
+              if path.exists() and input_path.exists() and os.path.samefile(path, input_path)]
     if itself:
         raise SeparationError(f"the output {itself[0]} is the input itself; choose another -o or --template")
     existing = [str(path) for path in paths.values() if path.exists()]

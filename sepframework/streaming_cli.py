@@ -17,7 +17,7 @@ from typing import BinaryIO
 import click
 import numpy as np
 
-from sepframework.interfaces import SeparationError
+from sepframework.interfaces import MAX_CHANNELS, SeparationError
 
 #: Little-endian sample formats: numpy dtype and full scale (None: float, unscaled).
 PCM_FORMATS = {"s16le": (np.dtype("<i2"), 32768.0), "f32le": (np.dtype("<f4"), None)}
@@ -27,8 +27,6 @@ DEFAULT_MODEL = "gru-stream"
 #: resampling to the model's rate multiplies the work (16x at 1 kHz for a 16 kHz model;
 #: 16000x, minutes per second of input, at 1 Hz), to 768 kHz, the highest PCM rate in use.
 RATE_RANGE = (1000, 768_000)
-#: Most --channels: the 64 of a MADI link; each channel is separated on its own.
-MAX_CHANNELS = 64
 #: Most --block frames (about 22 s at 48 kHz): larger blocks only add latency and memory.
 MAX_BLOCK = 2**20
 
