@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sepframework import registry
 from sepframework.interfaces import Evaluator, SeparationError, Separator, Transform
-from sepframework.loading import load, model_names
+from sepframework.loading import display_name, load, model_names
 
 __version__ = "0.1.0"
 
@@ -55,7 +55,7 @@ def separate_file(
     if model is not None and not isinstance(model, (str, Separator)):
         raise SeparationError(f"model must be a name, a folder or a Separator, not {type(model).__name__}")
     stems = [stems] if isinstance(stems, str) else stems
-    name = model if isinstance(model, str) else registry.default_model_name() if model is None else type(model).__name__
+    name = type(model).__name__ if isinstance(model, Separator) else display_name(model)
     separator = model if isinstance(model, Separator) else load(model, device=device)
     spec = OutputSpec(outdir=Path(outdir), template=template or DEFAULT_TEMPLATE, format=format, subtype=subtype,
                       overwrite=overwrite)

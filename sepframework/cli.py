@@ -171,9 +171,7 @@ def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segme
     if not files:
         raise SystemExit(1)
     model = sepframework.load(model_name, device=device)
-    name = model_name or sepframework.registry.default_model_name()
-    if name not in sepframework.loading.model_names() and Path(name).is_dir():
-        name = Path(name).resolve().name  # a model folder: {model} is its name
+    name = sepframework.loading.display_name(model_name)
     wanted = [s.strip() for s in stems.split(",") if s.strip()] if stems is not None else None
     if wanted == []:
         raise SeparationError(f"--stems '{stems}' names no source; this model gives {', '.join(model.sources)}")

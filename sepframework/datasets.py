@@ -28,8 +28,6 @@ import numpy as np
 from sepframework.audio import read_audio
 from sepframework.interfaces import SeparationError
 
-#: Sources every dataset provides.
-SOURCES = ("vocals", "accompaniment")
 #: Extensions read as audio inside dataset folders.
 DATASET_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 #: Stem file names never summed into the accompaniment.
@@ -39,6 +37,13 @@ STEM_MP4_SUFFIX = ".stem.mp4"
 #: Audio streams of a MUSDB18 ``.stem.mp4``: index of the vocals and of the stems summed into the accompaniment.
 STEM_MP4_VOCALS = 4
 STEM_MP4_ACCOMPANIMENT = (1, 2, 3)  # drums, bass, other
+
+
+def track_name(path: Path) -> str:
+    """A file's name without its extension; a MUSDB18 ``.stem.mp4`` loses both suffixes."""
+    if path.name.lower().endswith(STEM_MP4_SUFFIX):
+        return path.name[: -len(STEM_MP4_SUFFIX)]
+    return path.stem
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ def find_tracks(root: str | Path) -> list[TrackEntry]:
     if layout == "mir1k":
         return [TrackEntry(path.stem, path, layout) for path in _audio_files(root)]
     if layout == "stem.mp4":
-        return [TrackEntry(path.relative_to(root).as_posix()[: -len(STEM_MP4_SUFFIX)], path, layout)
+        return [TrackEntry((path.parent.relative_to(root) / track_name(path)).as_posix(), path, layout)
                 for path in _stem_mp4_files(root)]
     folders = sorted({path.parent for path in _audio_files(root) if path.stem == "vocals"})
     return [TrackEntry(folder.relative_to(root).as_posix() if folder != root else folder.name, folder, layout)

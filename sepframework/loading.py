@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sepframework import plugins, registry
 from sepframework.interfaces import SeparationError, Separator, attribute_problem
@@ -26,6 +28,49 @@ def model_names() -> list[str]:
     return sorted(set(registry.index()) | set(plugins.plugin_names()))
 
 
+def unknown_model(name: str) -> SeparationError:
+    """The error for a name that is no registry model, plugin or model folder."""
+    return SeparationError(
+        f"unknown model '{name}'; available models: {', '.join(model_names())} (or a model folder such as "
+        "one `sep train` wrote)"
+    )
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from: its plugin, its files (``None`` for a plugin that needs
+    none) and the plugin's arguments from ``config.json``."""
+
+    plugin: str
+    files: dict[str, Path] | None
+    args: dict[str, Any]
+
+
+def locate(name: str) -> ModelSource:
+    """The source of model ``name``: a registry entry (its files fetched and verified now),
+    a plugin name or a model folder."""
+    entry = registry.find(name)
+    if entry is not None:
+        files = registry.fetch(entry)
+        return ModelSource(entry.plugin, files, registry.read_config(files).get("args", {}))
+    if name in plugins.plugin_names():
+        return ModelSource(name, None, {})
+    if Path(name).is_dir():
+        files = {path.name: path for path in registry.model_folder_files(Path(name))}
+        config = registry.read_config(files)
+        return ModelSource(config["plugin"], files, config.get("args", {}))
+    raise unknown_model(name)
+
+
+def display_name(name: str | None) -> str:
+    """The name a model goes by in output paths (``{model}``) and reports: the default
+    model's name for ``None``, a model folder's own name (``./runs/gru/`` is ``gru``)."""
+    name = name or registry.default_model_name()
+    if name not in model_names() and Path(name).is_dir():
+        return Path(name).resolve().name
+    return name
+
+
 def load(name: str | None = None, device: str = "auto") -> Separator:
     """Load the model ``name``: a registry entry, a plugin name or a model folder (its
     ``config.json`` and safetensors weights, e.g. what ``sep train`` wrote); default: the
@@ -37,24 +82,11 @@ def load(name: str | None = None, device: str = "auto") -> Separator:
     """
     name = name or registry.default_model_name()
     device = resolve_device(device)
-    entry = registry.find(name)
-    if entry is not None:
-        plugin_name, files = entry.plugin, registry.fetch(entry)
-        args = registry.read_config(files).get("args", {})
-    elif name in plugins.plugin_names():
-        plugin_name, files, args = name, None, {}
-    elif Path(name).is_dir():
-        files = {path.name: path for path in registry.model_folder_files(Path(name))}
-        config = registry.read_config(files)
-        plugin_name, args = config["plugin"], config.get("args", {})
-    else:
-        raise SeparationError(
-            f"unknown model '{name}'; available models: {', '.join(model_names())} (or a model folder such as "
-            "one `sep train` wrote)"
-        )
+    source = locate(name)
+    plugin_name = source.plugin
     plugin = plugins.get_plugin(plugin_name)
     try:
-        model = plugin.load().load(args, files, device)
+        model = plugin.load().load(source.args, source.files, device)
     except SeparationError:
         raise
     except Exception as error:  # a failure in the plugin's own code: name it, in one line

@@ -10,6 +10,7 @@ import click
 from sepframework import plugins, registry
 from sepframework.hub_cli import offline_option
 from sepframework.interfaces import SeparationError
+from sepframework.loading import model_names
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def _files_status(entry: registry.ModelEntry, files: str) -> str:
 def model_statuses() -> list[ModelStatus]:
     """Every registry model and installed plugin, sorted by name."""
     entries = registry.index()
-    return [model_status(name, entries.get(name)) for name in sorted(set(entries) | set(plugins.plugin_names()))]
+    return [model_status(name, entries.get(name)) for name in model_names()]
 
 
 def _print_table(rows: list[ModelStatus]) -> None:
@@ -122,8 +123,7 @@ def _entry(name: str) -> registry.ModelEntry | None:
     """The registry entry (or pinned ``hf://`` repo) ``name`` designates; plugins give None."""
     entry = registry.find(name)
     if entry is None and name not in plugins.plugin_names():
-        known = ", ".join(sorted(set(registry.index()) | set(plugins.plugin_names())))
-        raise registry.RegistryError(f"unknown model '{name}'; available models: {known}")
+        raise registry.RegistryError(f"unknown model '{name}'; available models: {', '.join(model_names())}")
     return entry
 
 

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from sepframework.audio import AudioWriter, OutputExistsError, StreamResampler, checked_subtype, open_reader
 from sepframework.background import OrderedWorker, prefetched
+from sepframework.datasets import track_name
 from sepframework.engine import plan_segments, separate_stream
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.interrupts import raise_if_interrupted
@@ -57,7 +58,7 @@ class OutputSpec:
         Template fields: ``{track}`` (the input's name without extension), ``{source}``,
         ``{ext}`` (the format), ``{model}`` and ``{parent}`` (the input's folder name).
         """
-        track = input_path.name.split(".")[0] if input_path.name.endswith(".stem.mp4") else input_path.stem
+        track = track_name(input_path)
         model = model.replace("://", "-").replace("/", "-").replace(":", "-").replace("@", "-")  # hf://org/repo@rev
         parent = input_path.absolute().parent.name or "root"
         paths = {}

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import sepframework
 from sepframework.cli import expand_inputs
 from tests.test_cli import SEP, sep
 
@@ -142,6 +143,10 @@ def test_a_model_folder_is_named_by_its_folder_in_the_outputs(tmp_path, write_wa
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "separated/my-model").iterdir()) == [
         "song-accompaniment.wav", "song-vocals.wav"]
+
+    written = sepframework.separate_file(song, str(tmp_path / "my-model") + "/", tmp_path / "api",
+                                         template="{model}/{track}-{source}.{ext}")
+    assert written == {source: tmp_path / f"api/my-model/song-{source}.wav" for source in ("vocals", "accompaniment")}
 
 
 def test_a_failing_model_is_reported_per_file_and_the_batch_goes_on(tmp_path, write_wav) -> None:

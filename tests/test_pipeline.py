@@ -97,6 +97,15 @@ def test_selected_stems_and_templates(tmp_path, write_wav) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "track"),
+    [("Mr. So & So - Skull.stem.mp4", "Mr. So & So - Skull"), ("LOUD.STEM.MP4", "LOUD"), ("a.b.wav", "a.b"),
+     ("take.mp4", "take")],
+)
+def test_the_track_name_drops_the_extension_and_a_stem_mp4_both_suffixes(name: str, track: str) -> None:
+    assert OutputSpec().paths(Path(name), ["vocals"], "m") == {"vocals": Path(f"separated/{track}/vocals.wav")}
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"stems": ["drums"]}, "unknown stem\\(s\\) drums; this model gives vocals, accompaniment"),

@@ -17,10 +17,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from sepframework import plugins, registry
 from sepframework.bench.results import ModelResult, aggregate
-from sepframework.interfaces import SeparationError
-from sepframework.loading import model_names
+from sepframework.loading import locate
 
 
 @dataclass(frozen=True)
@@ -40,17 +38,7 @@ def prepare_models(names: Sequence[str]) -> None:
     """Check that every model exists (a registry entry, a plugin or a model folder) and fetch
     its files now, so no load time includes a download."""
     for name in names:
-        entry = registry.find(name)
-        if entry is not None:
-            registry.fetch(entry)
-        elif name in plugins.plugin_names():
-            continue
-        elif Path(name).is_dir():
-            registry.model_folder_files(Path(name))
-        else:
-            raise SeparationError(
-                f"unknown model '{name}'; available models: {', '.join(model_names())} (or a model folder)"
-            )
+        locate(name)
 
 
 def run_worker(job: dict[str, Any], workdir: Path) -> dict[str, Any]:

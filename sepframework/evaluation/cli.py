@@ -15,6 +15,7 @@ from tqdm import tqdm
 from sepframework import __version__
 from sepframework.hub_cli import offline_option
 from sepframework.interfaces import SeparationError
+from sepframework.loading import display_name
 
 #: Folder of the results when --out is not given: ``eval-results/<model>-<dataset>-<metric>``.
 DEFAULT_ROOT = Path("eval-results")
@@ -25,9 +26,7 @@ LOG_NAME = "tracks.jsonl"
 def default_out(model: str, dataset: Path, metric: str) -> Path:
     """``eval-results/<model>-<dataset folder name>-<metric>``, with characters unsafe in file names replaced;
     a model folder (``runs/gru``, ``./runs/gru/``) counts by its own name."""
-    if Path(model).is_dir():
-        model = Path(model).resolve().name
-    name = f"{model}-{dataset.resolve().name}-{metric}"
+    name = f"{display_name(model)}-{dataset.resolve().name}-{metric}"
     return DEFAULT_ROOT / re.sub(r"[^\w.+-]+", "_", name).strip("._")
 
 
