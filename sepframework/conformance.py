@@ -63,7 +63,8 @@ def _check_stems(stems: object, model: Separator, shape: tuple[int, ...], contex
 
 def check_attributes(model: Separator) -> None:
     """``sample_rate`` a positive int, ``sources`` a non-empty tuple of distinct names,
-    ``context_samples`` a non-negative int, ``residual_source`` None or one of the sources."""
+    ``context_samples`` a non-negative int, ``residual_source`` None or one of the sources,
+    ``segment_seconds`` a positive number."""
     problem = attribute_problem(model)
     if problem is not None:
         raise ConformanceError(problem)

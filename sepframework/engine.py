@@ -17,8 +17,6 @@ import numpy as np
 
 from sepframework.interfaces import SeparationError, Separator, checked_block
 
-#: Default segment length in seconds when neither the caller nor the model chooses one.
-DEFAULT_SEGMENT_SECONDS = 30.0
 #: Default crossfade between segments, in seconds.
 DEFAULT_OVERLAP_SECONDS = 1.0
 #: Shortest segment a caller may ask for: shorter ones spend more on overlaps and
@@ -30,10 +28,10 @@ def plan_segments(model: Separator, segment_seconds: float | None) -> tuple[int,
     """Segment and overlap lengths in samples at the model's rate.
 
     ``segment_seconds`` is the caller's choice (at least :data:`MIN_SEGMENT_SECONDS`);
-    ``None`` takes the model's ``segment_seconds``.
+    ``None`` takes the model's :attr:`~sepframework.interfaces.Separator.segment_seconds`.
     """
-    seconds = getattr(model, "segment_seconds", DEFAULT_SEGMENT_SECONDS) if segment_seconds is None else segment_seconds
-    if not math.isfinite(seconds) or seconds <= 0:
+    seconds = model.segment_seconds if segment_seconds is None else segment_seconds
+    if segment_seconds is not None and not (math.isfinite(seconds) and seconds > 0):
         raise SeparationError(f"--segment must be a positive number of seconds, got {seconds}")
     if segment_seconds is not None and seconds < MIN_SEGMENT_SECONDS:
         raise SeparationError(f"--segment {seconds} s is too short; use at least {MIN_SEGMENT_SECONDS:g} s")

@@ -6,6 +6,7 @@ Audio everywhere is a float32 NumPy array shaped ``(channels, samples)``.
 from __future__ import annotations
 
 import inspect
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
@@ -50,6 +51,9 @@ class Separator(ABC):
     #: from the mixture, so it keeps what the model's rate cannot represent
     #: (see :mod:`sepframework.residual`).
     residual_source: ClassVar[str | None] = None
+    #: Seconds of audio the chunked engine passes to :meth:`separate_block` at once when
+    #: the caller does not choose (``sep run --segment``): memory against per-call overhead.
+    segment_seconds: float = 30.0
 
     def __init__(self) -> None:
         self.device = "cpu"
@@ -88,6 +92,8 @@ class Separator(ABC):
         from sepframework.audio import resample
 
         audio = np.asarray(audio)
+        if not (isinstance(sample_rate, (int, float, np.number)) and sample_rate > 0):
+            raise SeparationError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
         if not np.issubdtype(audio.dtype, np.floating):
             raise SeparationError(f"audio must hold float samples (full scale ±1.0), got {audio.dtype}; "
                                   "divide 16-bit PCM by 32768")
@@ -110,15 +116,15 @@ class Separator(ABC):
         result = {}
         for name in self.sources:
             if name != residual:
-                result[name] = _fit_length(resample(stems[name], self.sample_rate, sample_rate), length)
+                result[name] = fit_length(resample(stems[name], self.sample_rate, sample_rate), length)
         if residual is not None:
             result[residual] = audio - np.sum([result[name] for name in result], axis=0, dtype=np.float32)
         return {name: result[name] for name in self.sources}
 
 
 def attribute_problem(model: Separator | type[Separator], set_only: bool = False) -> str | None:
-    """What is wrong with a separator's ``sample_rate``, ``sources``, ``context_samples``
-    and ``residual_source``, or ``None`` when they keep the contract.
+    """What is wrong with a separator's ``sample_rate``, ``sources``, ``context_samples``,
+    ``residual_source`` and ``segment_seconds``, or ``None`` when they keep the contract.
 
     ``set_only`` checks only the attributes that are set, for a class whose instances may
     set the others in ``__init__``.
@@ -147,6 +153,11 @@ def attribute_problem(model: Separator | type[Separator], set_only: bool = False
     residual = value("residual_source", None)
     if residual is not None and isinstance(sources, tuple) and residual not in sources:
         return f"residual_source must be None or one of the sources {list(sources)}, got {residual!r}"
+    segment = value("segment_seconds", 1.0)
+    if not isinstance(segment, (int, float, np.integer, np.floating)) or isinstance(segment, bool) or not (
+        math.isfinite(segment) and segment > 0
+    ):
+        return f"segment_seconds must be a positive number, got {segment!r}"
     return None
 
 
@@ -182,8 +193,8 @@ def checked_block(model: Separator, audio: np.ndarray, sources: Collection[str])
     raise SeparationError(f"the model is broken: {model_class}.separate_block {problem}")
 
 
-def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
-    """Crop or zero-pad ``audio`` along time to exactly ``length`` samples."""
+def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """``audio`` cropped or zero-padded along time to exactly ``length`` samples."""
     if audio.shape[-1] >= length:
         return np.ascontiguousarray(audio[..., :length])
     pad = [(0, 0)] * (audio.ndim - 1) + [(0, length - audio.shape[-1])]

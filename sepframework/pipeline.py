@@ -19,7 +19,7 @@ from sepframework.datasets import track_name
 from sepframework.engine import plan_segments, separate_stream
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.interrupts import raise_if_interrupted
-from sepframework.residual import MixtureBuffer, residual_source
+from sepframework.residual import StemsBack
 
 #: Default output layout: ``OUTDIR/<track name>/<source>.<ext>``.
 DEFAULT_TEMPLATE = "{track}/{source}.{ext}"
@@ -170,10 +170,8 @@ def separate_file(
         bar = tqdm(total=expected, unit="sample", unit_scale=True, disable=not progress,
                    desc=input_path.name, leave=False)
         read = emitted = 0
-        resampled = rate != model.sample_rate
-        residual = residual_source(model, stems, resampled)
-        mixture = MixtureBuffer(channels) if residual else None
-        computed = [name for name in (model.sources if residual else stems) if name != residual]
+        back = StemsBack(model, stems, rate, channels)
+        residual, mixture, computed, resamplers = back.residual, back.mixture, back.computed, back.resamplers
 
         def counted() -> Iterator[np.ndarray]:
             nonlocal read
@@ -183,8 +181,6 @@ def separate_file(
                 read += block.shape[1]
                 bar.update(block.shape[1])
                 yield block
-
-        back = {name: StreamResampler(model.sample_rate, rate, channels) for name in computed} if resampled else None
 
         def emit(blocks: dict[str, np.ndarray]) -> None:
             """Write the next samples of every stem, never past the input's length."""
@@ -201,11 +197,11 @@ def separate_file(
             # segment's worth of fresh memory at the input's rate per stem
             for start in range(0, next(iter(out.values())).shape[1], READ_BLOCK):
                 part = {name: out[name][:, start : start + READ_BLOCK] for name in computed}
-                emit({name: back[name].process(part[name]) for name in computed} if back else part)
+                emit({name: resamplers[name].process(part[name]) for name in computed} if resamplers else part)
 
         def emit_rest() -> None:
-            if back:
-                emit({name: back[name].flush() for name in computed})
+            if resamplers:
+                emit({name: resamplers[name].flush() for name in computed})
             if emitted < read:
                 emit({name: np.zeros((channels, read - emitted), dtype=np.float32) for name in computed})
 

@@ -15,17 +15,27 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from sepframework.audio import StreamResampler
 from sepframework.interfaces import Separator
 
 
-def residual_source(model: Separator, wanted: Sequence[str], resampled: bool) -> str | None:
-    """The source to compute as mixture minus the others, or ``None``.
+class StemsBack:
+    """How a stream of separated stems gets back to the input's rate.
 
-    Only when the stems are resampled back (at equal rates the model's own output is
-    exact) and the residual is among the ``wanted`` stems.
+    ``residual`` is the source computed from the mixture, or ``None``: only when the stems
+    are resampled back (at equal rates the model's own output is exact) and the model's
+    ``residual_source`` is among the ``wanted`` stems. ``mixture`` keeps the input for it
+    (push every input block). ``computed`` are the sources taken from the model, and
+    ``resamplers`` holds a stream resampler for each of them, or is ``None`` at equal rates.
     """
-    name = model.residual_source
-    return name if resampled and name in wanted else None
+
+    def __init__(self, model: Separator, wanted: Sequence[str], rate: int, channels: int) -> None:
+        resampled = rate != model.sample_rate
+        self.residual = model.residual_source if resampled and model.residual_source in wanted else None
+        self.mixture = MixtureBuffer(channels) if self.residual else None
+        self.computed = [name for name in (model.sources if self.residual else wanted) if name != self.residual]
+        self.resamplers = ({name: StreamResampler(model.sample_rate, rate, channels) for name in self.computed}
+                           if resampled else None)
 
 
 class MixtureBuffer:

@@ -28,11 +28,11 @@ import scipy.fft
 from tqdm import tqdm
 
 from sepframework.audio import AudioWriter, StreamResampler, open_reader
-from sepframework.interfaces import SeparationError, Separator
+from sepframework.interfaces import SeparationError, Separator, fit_length
 from sepframework.interrupts import raise_if_interrupted
 from sepframework.kernels import WINDOW_SUM_FLOOR
 from sepframework.pipeline import OutputSpec, plan_outputs
-from sepframework.residual import MixtureBuffer, residual_source
+from sepframework.residual import StemsBack
 from sepframework.stft import STFT
 
 FrameProcessor = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -179,19 +179,15 @@ class Streamer:
         if channels < 1:
             raise SeparationError(f"channels must be at least 1, got {channels}")
         self.channels = channels
-        self.sample_rate = sample_rate or self.model.sample_rate
+        self.sample_rate = self.model.sample_rate if sample_rate is None else sample_rate
         if self.sample_rate < 1:
             raise SeparationError(f"the sample rate must be positive, got {sample_rate}")
         self.analyzer = FrameAnalyzer(self.model.stft, channels)
         self.processor = self.model.frame_processor()
         self.adders = {name: OverlapAdder(self.model.stft, channels) for name in self.model.sources}
-        resampled = self.sample_rate != self.model.sample_rate
-        self.residual = residual_source(self.model, self.model.sources, resampled)
-        self.mixture = MixtureBuffer(channels) if self.residual else None
-        self.computed = [name for name in self.model.sources if name != self.residual]
-        self.into = StreamResampler(self.sample_rate, self.model.sample_rate, channels) if resampled else None
-        self.back = {name: StreamResampler(self.model.sample_rate, self.sample_rate, channels)
-                     for name in self.computed} if resampled else None
+        self.back = StemsBack(self.model, self.model.sources, self.sample_rate, channels)
+        self.into = (StreamResampler(self.sample_rate, self.model.sample_rate, channels)
+                     if self.sample_rate != self.model.sample_rate else None)
         self.received = 0
         self.returned = dict.fromkeys(self.model.sources, 0)
         self.finished = False
@@ -210,8 +206,8 @@ class Streamer:
         if not np.isfinite(block).all():
             raise SeparationError("the input contains NaN or infinite samples")
         self.received += block.shape[1]
-        if self.mixture is not None:
-            self.mixture.push(block)
+        if self.back.mixture is not None:
+            self.back.mixture.push(block)
         if self.into is not None:
             block = self.into.process(block)
         return self._with_residual(self._output(self._synthesise(self.analyzer.push(block))))
@@ -231,7 +227,7 @@ class Streamer:
         parts.append({name: adder.finish(length) for name, adder in self.adders.items()})
         rest = {name: np.concatenate([part[name] for part in parts], axis=1)[:, : length - released[name]]
                 for name in self.adders}
-        stems = {name: _fit(stem, needed[name]) for name, stem in self._output(rest, last=True).items()}
+        stems = {name: fit_length(stem, needed[name]) for name, stem in self._output(rest, last=True).items()}
         return self._with_residual(stems)
 
     def _check_open(self) -> None:
@@ -247,12 +243,13 @@ class Streamer:
     def _output(self, stems: dict[str, np.ndarray], last: bool = False) -> dict[str, np.ndarray]:
         """The computed stems at the caller's rate, never ahead of the input."""
         out = {}
-        for name in self.computed:
+        resamplers = self.back.resamplers
+        for name in self.back.computed:
             stem = stems[name]
-            if self.back is not None:
-                stem = self.back[name].process(stem)
+            if resamplers is not None:
+                stem = resamplers[name].process(stem)
                 if last:
-                    stem = np.concatenate([stem, self.back[name].flush()], axis=1)
+                    stem = np.concatenate([stem, resamplers[name].flush()], axis=1)
             stem = stem[:, : self.received - self.returned[name]]
             self.returned[name] += stem.shape[1]
             out[name] = stem
@@ -260,18 +257,12 @@ class Streamer:
 
     def _with_residual(self, stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """All sources: ``stems`` plus the residual source, when it is computed from the mixture."""
-        if self.residual is None:
+        residual = self.back.residual
+        if residual is None:
             return stems
-        self.returned[self.residual] += next(iter(stems.values())).shape[1]
-        return {name: stems[name] if name != self.residual else self.mixture.residual(stems)
+        self.returned[residual] += next(iter(stems.values())).shape[1]
+        return {name: stems[name] if name != residual else self.back.mixture.residual(stems)
                 for name in self.model.sources}
-
-
-def _fit(block: np.ndarray, length: int) -> np.ndarray:
-    """``block`` cropped or zero-padded to ``length`` samples."""
-    if block.shape[1] >= length:
-        return block[:, :length]
-    return np.pad(block, ((0, 0), (0, length - block.shape[1])))
 
 
 #: Samples read from a file per streaming step (about 64 ms at 16 kHz).

@@ -181,3 +181,6 @@ def test_separate_keeps_a_mono_vector_shape_and_refuses_integer_or_transposed_au
     stereo_as_read = np.stack([mono, mono], axis=1)  # (samples, channels), as soundfile.read gives it
     with pytest.raises(SeparationError, match=r"audio shaped \(8000, 2\) looks like \(samples, channels\); pass audio.T"):
         model.separate(stereo_as_read, 8000)
+    for rate in (0, -8000, None):
+        with pytest.raises(SeparationError, match=f"sample_rate must be a positive number of Hz, got {rate}"):
+            model.separate(mono, rate)

@@ -106,6 +106,10 @@ class ForeignResidual(_Working):
     residual_source = "drums"
 
 
+class NoSegment(_Working):
+    segment_seconds = 0
+
+
 class PropertySources(_Working):
     """Sources computed per instance: a property on the class is not a value to check."""
 
@@ -149,6 +153,7 @@ class NegativeContextInstance(_Working):
         ("NoSources", "tests.test_plugins:NoSources.sources must be a non-empty tuple of distinct names, got None"),
         ("ForeignResidual", "residual_source must be None or one of the sources ['vocals', 'accompaniment'], got 'drums'"),
         ("Abstract", "tests.test_plugins:Abstract does not implement separate_block"),
+        ("NoSegment", "tests.test_plugins:NoSegment.segment_seconds must be a positive number, got 0"),
     ],
 )
 def test_a_plugin_class_that_breaks_the_contract_is_broken_by_name(installed, target: str, message: str) -> None:

@@ -108,6 +108,8 @@ def test_misuse_raises_clear_errors() -> None:
         Streamer(RepetSim(), channels=1)
     with pytest.raises(SeparationError, match="cannot stream"):
         Streamer(small_separator(bidirectional=True), channels=1)
+    with pytest.raises(SeparationError, match="the sample rate must be positive, got 0"):
+        Streamer(FixedSplit(), channels=1, sample_rate=0)
 
 
 def test_file_streaming_writes_the_offline_result(tmp_path: Path) -> None:

@@ -63,7 +63,6 @@ class RepetSim(Separator):
     sample_rate = 16000
     sources = ("vocals", "accompaniment")
     residual_source = "accompaniment"  # the masks sum to one
-    segment_seconds = 30.0
 
     def __init__(
         self,
