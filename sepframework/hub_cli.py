@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from sepframework import hub
-from sepframework.registry import entry_from_folder, registry_dir, write_entry
+from sepframework.registry import WEIGHTS_SUFFIX, entry_from_folder, registry_dir, write_entry
 
 
 def _go_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -96,6 +96,6 @@ def add(name: str, repo_id: str | None, revision: str | None, folder: Path | Non
     path = write_entry(entry)
     pinned = f"pinned at {entry.revision}" if entry.revision else "not published (revision null)"
     click.echo(f"{name}: {len(entry.files)} file(s) recorded in {path}, {entry.repo_id} {pinned}")
-    if not any(filename.endswith(".safetensors") for filename in entry.files):
+    if not any(filename.endswith(WEIGHTS_SUFFIX) for filename in entry.files):
         click.echo(f"warning: {name} has no weights (*.safetensors): only a plugin that needs none can load it",
                    err=True)

@@ -181,8 +181,9 @@ def stems_problem(stems: object, sources: Collection[str], shape: tuple[int, ...
 
 def checked_block(model: Separator, audio: np.ndarray, sources: Collection[str]) -> dict[str, np.ndarray]:
     """``model.separate_block(audio)``, with a :class:`SeparationError` when its result
-    breaks the contract for ``sources`` (a plugin bug), or when the input holds NaN or
-    infinite samples."""
+    breaks the contract for ``sources``: blamed on the input when that holds NaN or
+    infinite samples, on the model (a plugin bug) otherwise. Input is not checked on its
+    own, to keep it off the hot path; callers that must refuse NaN input check it first."""
     stems = model.separate_block(audio)
     problem = stems_problem(stems, sources, audio.shape)
     if problem is None:
@@ -202,7 +203,7 @@ def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
 
 
 class Transform(ABC):
-    """An invertible transform of audio, such as the STFT or a resampler."""
+    """An invertible transform of audio, such as :class:`~sepframework.stft.STFT`."""
 
     @abstractmethod
     def forward(self, audio: np.ndarray) -> np.ndarray:

@@ -167,15 +167,6 @@ def _normalise_directly(
 
 
 @njit(cache=True, parallel=True)
-def polar(magnitude: np.ndarray, phase: np.ndarray, spec: np.ndarray) -> None:
-    """Fill flat complex64 ``spec`` with ``magnitude * exp(1j * phase)`` of flat float32 arrays."""
-    size = magnitude.shape[0]
-    for block in prange((size + _ELEMENT_BLOCK - 1) // _ELEMENT_BLOCK):
-        for i in range(block * _ELEMENT_BLOCK, min(size, (block + 1) * _ELEMENT_BLOCK)):
-            spec[i] = complex(magnitude[i] * np.cos(phase[i]), magnitude[i] * np.sin(phase[i]))
-
-
-@njit(cache=True, parallel=True)
 def ratio_masks(estimates: np.ndarray, power: float, eps: float, masks: np.ndarray) -> None:
     """Fill ``masks`` with ``(|e_j|**power + eps) / sum_k (|e_k|**power + eps)``.
 

@@ -33,6 +33,8 @@ CARD_FILE = "README.md"
 METRICS_FILE = "metrics.json"
 #: The only weight format loaded: safetensors hold tensors, never code.
 WEIGHTS_SUFFIX = ".safetensors"
+#: The weights file ``sep train`` writes and the bundled plugins load.
+WEIGHTS_FILE = "model" + WEIGHTS_SUFFIX
 #: Pickle-based formats, which can run code when loaded: always refused.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 

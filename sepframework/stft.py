@@ -1,6 +1,6 @@
-"""Short-time Fourier transform of (channels, samples) audio, and polar conversions.
+"""Short-time Fourier transform of (channels, samples) audio.
 
-Framing, overlap-add and the polar-to-complex conversion run in Numba kernels
+Framing and overlap-add run in Numba kernels
 (:mod:`sepframework.kernels`); the FFTs are ``scipy.fft`` on float32, threaded over as
 many workers as Numba uses.
 """
@@ -97,28 +97,6 @@ class STFT(Transform):
         audio = np.zeros((spec.shape[0], int(length)), dtype=np.float32)
         kernels.overlap_add(frames, self.window, self.hop_length, self._pad, audio)
         return audio
-
-
-def magnitude_phase(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Float32 magnitude and phase (radians) of a complex array, in its shape and layout."""
-    # NumPy's SIMD abs and arctan2 beat a Numba kernel here several times over.
-    spec = np.asarray(spec, dtype=np.complex64)
-    return np.abs(spec), np.angle(spec)
-
-
-def from_magnitude_phase(magnitude: np.ndarray, phase: np.ndarray) -> np.ndarray:
-    """Complex64 ``magnitude * exp(1j * phase)``, in the shape and layout of ``magnitude``."""
-    magnitude, phase = np.asarray(magnitude), np.asarray(phase)
-    if magnitude.shape != phase.shape:
-        raise SeparationError(
-            f"magnitude shape {magnitude.shape} differs from phase shape {phase.shape}"
-        )
-    order = kernels.memory_order(magnitude)
-    flat_magnitude = np.ascontiguousarray(magnitude.transpose(order), dtype=np.float32)
-    flat_phase = np.ascontiguousarray(phase.transpose(order), dtype=np.float32)
-    spec = np.empty(flat_magnitude.shape, dtype=np.complex64)
-    kernels.polar(flat_magnitude.reshape(-1), flat_phase.reshape(-1), spec.reshape(-1))
-    return spec.transpose(kernels.inverse_permutation(order))
 
 
 def _make_window(window: str | np.ndarray, n_fft: int) -> np.ndarray:

@@ -12,9 +12,10 @@ import pytest
 import sepframework
 from sepframework.datasets import iter_tracks
 from sepframework.interfaces import SeparationError
+from sepframework.registry import WEIGHTS_FILE
 from sepframework.streaming import Streamer
 from sepframework.training.validation import Validator
-from sep_gru.model import WEIGHTS_FILE, GRUSeparator
+from sep_gru.model import GRUSeparator
 from tests.test_gru_model import noise
 from tests.test_streaming import TOLERANCE, stream_through
 

@@ -1,4 +1,4 @@
-"""STFT/iSTFT: round trips, agreement with torch, edge cases, polar helpers."""
+"""STFT/iSTFT: round trips, agreement with torch, edge cases."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sepframework.interfaces import SeparationError
-from sepframework.stft import STFT, from_magnitude_phase, magnitude_phase
+from sepframework.stft import STFT
 
 
 def _noise(channels: int, length: int, seed: int = 0) -> np.ndarray:
@@ -166,24 +166,3 @@ def test_custom_window_array_matches_named_window():
 def test_mistakes_raise_separation_error(make, message):
     with pytest.raises(SeparationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make()
-
-
-def test_magnitude_phase_round_trip_keeps_layout():
-    spec = STFT(n_fft=256, hop_length=64).forward(_noise(2, 4_000))
-    magnitude, phase = magnitude_phase(spec)
-    assert magnitude.dtype == phase.dtype == np.float32
-    assert (
-        magnitude.strides
-        == phase.strides
-        == (spec.strides[0] // 2, spec.strides[1] // 2, spec.strides[2] // 2)
-    )
-    np.testing.assert_allclose(magnitude, np.abs(spec), rtol=1e-6)
-    np.testing.assert_allclose(phase, np.angle(spec), atol=1e-6)
-    rebuilt = from_magnitude_phase(magnitude, phase)
-    assert rebuilt.strides == spec.strides
-    np.testing.assert_allclose(rebuilt, spec, atol=1e-5 * np.abs(spec).max())
-
-
-def test_from_magnitude_phase_rejects_mismatched_shapes():
-    with pytest.raises(SeparationError, match=r"\(2, 3\)"):
-        from_magnitude_phase(np.ones((2, 3)), np.ones((3, 2)))

@@ -172,7 +172,7 @@ class _SoundFileReader(AudioReader):
 
 
 class _PyAVReader(AudioReader):
-    """Decodes one audio stream (the first by default) with FFmpeg, converting every frame to float planar."""
+    """Decodes one audio stream (the first by default) with FFmpeg, converting every frame to interleaved float32."""
 
     def __init__(self, path: Path, stream: int = 0) -> None:
         try:

@@ -33,7 +33,7 @@ DEFAULT_DURATION = 180.0
 #: Seconds of the shortest song timed: shorter ones time little but fixed overheads,
 #: and one shorter than a sample at the model's rate nothing at all.
 MIN_DURATION = 1.0
-#: Longest generated song: 2 hours, a long DJ set (it is held in memory while generated).
+#: Longest generated song: 2 hours, a long DJ set (longer only costs disk and time).
 MAX_DURATION = 7200.0
 
 

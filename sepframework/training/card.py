@@ -9,9 +9,6 @@ from typing import Any
 
 from sepframework.training.split import song_of
 
-#: File name of a model's card in its folder.
-CARD_NAME = "README.md"
-
 
 @dataclass(frozen=True)
 class CardFacts:

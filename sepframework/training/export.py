@@ -8,10 +8,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
+from sepframework.registry import CONFIG_FILE, WEIGHTS_FILE
 from sepframework.training.trainable import Trainable
-
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 
 
 def export_model(trainable: Trainable, model: torch.nn.Module, plugin: str, out: Path,
@@ -25,8 +23,8 @@ def export_model(trainable: Trainable, model: torch.nn.Module, plugin: str, out:
         tensor = tensor.detach().cpu().contiguous()
         tensors[name] = tensor.half() if float16 and tensor.is_floating_point() else tensor
     out.mkdir(parents=True, exist_ok=True)
-    weights, config = out / WEIGHTS_NAME, out / CONFIG_NAME
+    weights, config = out / WEIGHTS_FILE, out / CONFIG_FILE
     # written as bytes like the other files, so it gets the usual permissions (save_file's temporary file is 0600)
     weights.write_bytes(save(tensors, metadata={"plugin": plugin}))
     config.write_text(json.dumps({"plugin": plugin, "args": trainable.args}, indent=2) + "\n")
-    return {WEIGHTS_NAME: weights, CONFIG_NAME: config}
+    return {WEIGHTS_FILE: weights, CONFIG_FILE: config}

@@ -15,17 +15,17 @@ from typing import Any
 from sepframework.datasets import load_tracks
 from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
-from sepframework.training.card import CARD_NAME, CardFacts, render_card
+from sepframework.registry import CARD_FILE, CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
+from sepframework.training.card import CardFacts, render_card
 from sepframework.training.checkpoint import CHECKPOINT_NAME, checkpoint_path
-from sepframework.training.export import CONFIG_NAME, WEIGHTS_NAME, export_model
+from sepframework.training.export import export_model
 from sepframework.training.loop import TrainConfig, fit, resumable_checkpoint
 from sepframework.training.trainable import Trainable
 from sepframework.training.validation import Validator
 from sepframework.training.warm_start import starting_commands
 
-METRICS_NAME = "metrics.json"
 #: The files a run writes into its output folder.
-RUN_FILES = (WEIGHTS_NAME, CONFIG_NAME, METRICS_NAME, CARD_NAME, CHECKPOINT_NAME)
+RUN_FILES = (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, CARD_FILE, CHECKPOINT_NAME)
 
 
 def check_output(out: Path, resume: bool, overwrite: bool) -> None:
@@ -104,7 +104,7 @@ def train_and_export(
             "history": [{key: entry[key] for key in ("epoch", "loss", "score", "lr", "seconds")}
                         for entry in result.history],
         }
-        (staging / METRICS_NAME).write_text(json.dumps(metrics, indent=2) + "\n")
+        (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         facts = CardFacts(
             name=out.resolve().name, plugin=plugin, description=trainable.description, dataset=data.resolve().name,
             license=license, args=trainable.args, config=asdict(config), train_tracks=result.train_tracks,
@@ -112,5 +112,5 @@ def train_and_export(
             best_epoch=result.best_epoch, seconds=result.seconds, device=device, command=command,
             earlier_commands=earlier_commands, crop_seconds=crop_seconds,
         )
-        (staging / CARD_NAME).write_text(render_card(facts))
+        (staging / CARD_FILE).write_text(render_card(facts))
     return metrics

@@ -14,8 +14,8 @@ import torch
 
 from sepframework import registry
 from sepframework.interfaces import SeparationError
-from sepframework.training.card import CARD_NAME, reproduce_commands
-from sepframework.training.export import CONFIG_NAME, WEIGHTS_NAME
+from sepframework.registry import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
+from sepframework.training.card import reproduce_commands
 from sepframework.training.trainable import Trainable
 from sepframework.weights import load_float32_state
 
@@ -25,18 +25,18 @@ def model_files(source: str) -> dict[str, Path]:
     (``README.md``) is named even where it is missing. A folder without weights does not
     hide a registry model of the same name."""
     folder = Path(source)
-    entry = None if (folder / WEIGHTS_NAME).is_file() else registry.find(source)
+    entry = None if (folder / WEIGHTS_FILE).is_file() else registry.find(source)
     if entry is not None:
         files = registry.fetch(entry)
-        if WEIGHTS_NAME not in files:
-            raise SeparationError(f"--init {source}: the model has no {WEIGHTS_NAME}")
-        return {CARD_NAME: registry.bundled_folder(entry) / CARD_NAME, **files}
+        if WEIGHTS_FILE not in files:
+            raise SeparationError(f"--init {source}: the model has no {WEIGHTS_FILE}")
+        return {CARD_FILE: registry.bundled_folder(entry) / CARD_FILE, **files}
     if folder.is_dir():
-        files = {name: folder / name for name in (WEIGHTS_NAME, CONFIG_NAME)}
+        files = {name: folder / name for name in (WEIGHTS_FILE, CONFIG_FILE)}
         missing = [name for name, path in files.items() if not path.is_file()]
         if missing:
             raise SeparationError(f"--init {source}: the folder has no {' or '.join(missing)}")
-        return {**files, CARD_NAME: folder / CARD_NAME}
+        return {**files, CARD_FILE: folder / CARD_FILE}
     raise SeparationError(f"--init {source}: neither a model folder nor a registry model "
                           f"(registry models: {', '.join(sorted(registry.index()))})")
 
@@ -69,14 +69,14 @@ def starting_commands(trainable: Trainable, source: str, plugin: str, resume: bo
             return None
     else:
         files = checked_files(trainable, source, plugin)
-    card = files[CARD_NAME]
+    card = files[CARD_FILE]
     return reproduce_commands(card.read_text()) if card.is_file() else None
 
 
 def initialise(model: torch.nn.Module, trainable: Trainable, source: str) -> None:
     """Load the weights of ``source`` (a folder or registry model) into ``model``, in place."""
     files = checked_files(trainable, source)
-    state = load_float32_state(files[WEIGHTS_NAME])
+    state = load_float32_state(files[WEIGHTS_FILE])
     try:
         model.load_state_dict(state)
     except RuntimeError as error:

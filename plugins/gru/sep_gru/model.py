@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from sepframework.interfaces import SeparationError, Separator
+from sepframework.registry import WEIGHTS_FILE
 from sepframework.stft import STFT
 from sepframework.weights import load_float32_state
 from sepframework.streaming import end_padded
@@ -26,10 +27,6 @@ from sepframework.cpu_threads import one_cpu_thread
 
 from sep_gru.network import GRUCall, GRUConfig, MaskGRU
 from sep_gru.onnx_gru import OnnxGRU
-
-#: File name of the weights in a registry entry.
-WEIGHTS_FILE = "model.safetensors"
-
 
 class GRUSeparator(Separator):
     """Vocals/accompaniment separation with a GRU mask network on 16 kHz magnitude frames.

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from sepframework.interfaces import SeparationError, Separator
+from sepframework.registry import WEIGHTS_FILE
 from sepframework.stft import STFT
 from sepframework.weights import load_float32_state
 from sep_unet.network import PATCH_MULTIPLE, UNet
@@ -130,12 +131,12 @@ class UNetSeparator(Separator):
     @classmethod
     def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> UNetSeparator:
         args = check_args(args)
-        if not weights or "model.safetensors" not in weights:
+        if not weights or WEIGHTS_FILE not in weights:
             raise SeparationError("the unet model needs trained weights (model.safetensors); "
                                   "use a registry model, e.g. `sep run --model unet`, or train one with `sep train unet`")
         with torch.device("meta"):  # no random initialisation: the weights replace it
             network = UNet()
-        state = load_float32_state(weights["model.safetensors"])
+        state = load_float32_state(weights[WEIGHTS_FILE])
         try:
             network.load_state_dict(state, assign=True)
         except RuntimeError as error:
