@@ -441,3 +441,24 @@ def test_a_failed_run_leaves_no_model_files(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="loading the exported files failed"):
         train_and_export("tiny", ExportFails(), data, tmp_path / "out", config)
     assert [path.name for path in (tmp_path / "out").iterdir()] == ["checkpoint.pt"]  # resumable, no model
+
+
+def test_validation_scores_are_those_of_the_gnsdr_evaluator_also_for_stereo() -> None:
+    from sepframework.evaluation.evaluators import GNSDR
+    from sepframework.training.validation import Validator
+    from tests.test_engine import FIRSeparator
+
+    rng = np.random.default_rng(3)
+    tracks = [Track(f"t{i}", 8000, {name: rng.standard_normal((2, length)).astype(np.float32) * 0.1
+                                    for name in ("vocals", "accompaniment")})
+              for i, length in enumerate((8000, 12000))]
+    model = FIRSeparator()
+    evaluator = GNSDR()
+    means = evaluator.accumulator()
+    for track in tracks:
+        means.add(track.length, evaluator.evaluate(track.sources, model.separate_block(track.mixture), 8000))
+    expected = means.result()
+    scores = Validator(tracks, ("vocals", "accompaniment"))(model)
+    for source, metrics in scores.items():
+        for metric, value in metrics.items():
+            assert value == pytest.approx(expected[source][metric], abs=1e-6), (source, metric)

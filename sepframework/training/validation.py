@@ -2,7 +2,9 @@
 
 Each track is scored on the whole clip with BSS Eval v3 ``bss_eval_sources``; the
 global values are means over tracks weighted by their length. NSDR is the SDR of the
-estimate minus the SDR of the unprocessed mixture taken as the estimate.
+estimate minus the SDR of the unprocessed mixture taken as the estimate. Multichannel
+tracks are scored on their channel mean: the numbers of ``sep eval --metric gnsdr``
+(:class:`~sepframework.evaluation.evaluators.GNSDR`), computed faster for repeated use.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ class Validator:
     def __init__(self, tracks: Sequence[Track], sources: Sequence[str]) -> None:
         self.tracks = list(tracks)
         self.sources = tuple(sources)
-        self.evaluators = [BssEval(np.stack([track.sources[name] for name in self.sources])) for track in self.tracks]
+        self.evaluators = [BssEval(np.stack([_mono(track.sources[name]) for name in self.sources]))
+                           for track in self.tracks]
         self.mixture_sdr = [
-            evaluator.sources(np.broadcast_to(track.mixture, evaluator.references.shape))["SDR"]
+            evaluator.sources(np.broadcast_to(_mono(track.mixture), evaluator.references.shape))["SDR"]
             for track, evaluator in zip(self.tracks, self.evaluators)
         ]
 
@@ -40,13 +43,18 @@ class Validator:
             if track.sample_rate != separator.sample_rate:
                 raise ValueError(f"{track.name} is at {track.sample_rate} Hz, the model at {separator.sample_rate} Hz")
             estimates = separator.separate_block(track.mixture)
-            scores = evaluator.sources(np.stack([estimates[name] for name in self.sources]))
+            scores = evaluator.sources(np.stack([_mono(estimates[name]) for name in self.sources]))
             means.add(track.length, {
                 name: {"NSDR": scores["SDR"][s] - mixture_sdr[s], "SIR": scores["SIR"][s],
                        "SAR": scores["SAR"][s], "SDR": scores["SDR"][s]}
                 for s, name in enumerate(self.sources)
             })
         return means.result()
+
+
+def _mono(audio: np.ndarray) -> np.ndarray:
+    """The channel mean of (channels, samples) audio, as (1, samples)."""
+    return audio.mean(axis=0, keepdims=True)
 
 
 def mean_gnsdr(scores: Mapping[str, Mapping[str, float]]) -> float:
