@@ -24,23 +24,28 @@ class PluginError(SeparationError):
 
 @dataclass(frozen=True)
 class Plugin:
-    """One entry point of the ``sepframework.models`` group."""
+    """One entry point of the ``sepframework.models`` group (or of another group, see
+    :func:`entry_points`)."""
 
     name: str
     target: str
     distribution: str
 
+    def import_target(self, kind: str = "plugin") -> object:
+        """Import the entry point's module and return its target; any failure of that
+        third-party code (``sys.exit`` included) is a :class:`PluginError` naming the
+        ``kind`` of entry point and its distribution."""
+        module, _, attr = self.target.partition(":")
+        try:
+            return entrypoints.EntryPoint(self.name, module, attr or None).load()
+        except (Exception, SystemExit) as error:
+            raise PluginError(
+                f"{kind} '{self.name}' ({self.distribution}) failed to import: {type(error).__name__}: {error}"
+            ) from error
+
     def load(self) -> type[Separator]:
         """Import the plugin and return its Separator class."""
-        module, _, attr = self.target.partition(":")
-        entry_point = entrypoints.EntryPoint(self.name, module, attr or None)
-        try:
-            cls = entry_point.load()
-        except (Exception, SystemExit) as error:  # any import-time failure of third-party code
-            raise PluginError(
-                f"plugin '{self.name}' ({self.distribution}) failed to import: "
-                f"{type(error).__name__}: {error}"
-            ) from error
+        cls = self.import_target()
         if not (isinstance(cls, type) and issubclass(cls, Separator)):
             raise PluginError(
                 f"plugin '{self.name}' ({self.distribution}) does not point to a "
@@ -66,10 +71,11 @@ def _describe(distro: entrypoints.Distribution | None) -> str:
         return f"{distro.name} {distro.version or ''}".strip()
 
 
-@lru_cache(maxsize=1)
-def _entry_points() -> tuple[Plugin, ...]:
+@lru_cache(maxsize=4)
+def entry_points(group: str = ENTRY_POINT_GROUP) -> tuple[Plugin, ...]:
+    """Every entry point of ``group``, once per distribution, without importing any."""
     found: dict[tuple[str, str], Plugin] = {}
-    for entry_point in entrypoints.get_group_all(ENTRY_POINT_GROUP):
+    for entry_point in entrypoints.get_group_all(group):
         distribution = _describe(entry_point.distro)
         target = f"{entry_point.module_name}:{entry_point.object_name or ''}".rstrip(":")
         # One distribution can be visible twice on sys.path (an editable install run from
@@ -80,29 +86,36 @@ def _entry_points() -> tuple[Plugin, ...]:
 
 def refresh() -> None:
     """Forget cached discovery results (after installing a plugin at run time)."""
-    _entry_points.cache_clear()
+    entry_points.cache_clear()
 
 
 def plugin_names() -> list[str]:
     """Sorted names of all installed plugins, without importing any of them."""
-    return sorted({plugin.name for plugin in _entry_points()})
+    return sorted({plugin.name for plugin in entry_points()})
 
 
 def conflicts() -> dict[str, list[str]]:
     """Plugin names claimed by more than one distribution, with those distributions."""
     claims: dict[str, list[str]] = {}
-    for plugin in _entry_points():
+    for plugin in entry_points():
         claims.setdefault(plugin.name, []).append(plugin.distribution)
     return {name: dists for name, dists in claims.items() if len(dists) > 1}
 
 
 def get_plugin(name: str) -> Plugin:
     """The plugin registered as ``name``; a clear error when unknown or ambiguous."""
-    matches = [plugin for plugin in _entry_points() if plugin.name == name]
+    return find_entry_point(ENTRY_POINT_GROUP, name, "plugin")
+
+
+def find_entry_point(group: str, name: str, kind: str) -> Plugin:
+    """The entry point ``name`` of ``group``; a clear error, calling it a ``kind``, when it
+    is unknown or claimed by several distributions."""
+    found = entry_points(group)
+    matches = [plugin for plugin in found if plugin.name == name]
     if not matches:
-        known = ", ".join(plugin_names()) or "none installed"
-        raise PluginError(f"unknown plugin '{name}' (installed plugins: {known})")
+        known = ", ".join(sorted({plugin.name for plugin in found})) or "none installed"
+        raise PluginError(f"unknown {kind} '{name}' (installed {kind}s: {known})")
     if len(matches) > 1:
         dists = " and ".join(plugin.distribution for plugin in matches)
-        raise PluginError(f"plugin name '{name}' is claimed by several distributions: {dists}")
+        raise PluginError(f"{kind} name '{name}' is claimed by several distributions: {dists}")
     return matches[0]

@@ -299,7 +299,7 @@ def test_a_card_names_the_pitch_shifts_of_its_run(tmp_path: Path) -> None:
 
 
 def test_unknown_trainer_and_model_argument_are_clear_errors() -> None:
-    with pytest.raises(PluginError, match="no trainer named 'nope'"):
+    with pytest.raises(PluginError, match=r"unknown trainer 'nope' \(installed trainers: .*unet"):
         get_trainer("nope")
     with pytest.raises(SeparationError, match="unknown model argument"):
         TinyTrainable({"tapz": 3})
@@ -462,3 +462,26 @@ def test_validation_scores_are_those_of_the_gnsdr_evaluator_also_for_stereo() ->
     for source, metrics in scores.items():
         for metric, value in metrics.items():
             assert value == pytest.approx(expected[source][metric], abs=1e-6), (source, metric)
+
+
+def test_a_broken_or_ambiguous_trainer_is_one_clear_error(tmp_path: Path, monkeypatch) -> None:
+    import entrypoints
+
+    from sepframework import plugins
+
+    (tmp_path / "sep_exits_in_training.py").write_text("import sys\nsys.exit('no GPU toolkit')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = [entrypoints.EntryPoint("exits", "sep_exits_in_training", "Trainer",
+                                    distro=entrypoints.Distribution("sep-exits", "1.0"))]
+    found += [entrypoints.EntryPoint("twice", "sep_unet.training", "UNetTrainable",
+                                     distro=entrypoints.Distribution(dist, "1.0")) for dist in ("sep-a", "sep-b")]
+    monkeypatch.setattr(entrypoints, "get_group_all", lambda group, path=None: found)
+    plugins.refresh()
+    try:
+        with pytest.raises(PluginError, match=r"^trainer 'exits' \(sep-exits 1.0\) failed to import: SystemExit: no GPU"):
+            get_trainer("exits")
+        with pytest.raises(PluginError, match="trainer name 'twice' is claimed by several distributions: sep-a 1.0 and sep-b 1.0"):
+            get_trainer("twice")
+    finally:
+        monkeypatch.undo()
+        plugins.refresh()
