@@ -9,9 +9,12 @@ import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sepframework.evaluation.aggregate import Accumulator
 
 
 class SeparationError(Exception):
@@ -233,3 +236,8 @@ class Evaluator(ABC):
         equal shape. Returns ``{source: {metric: value}}``, e.g.
         ``{"vocals": {"SDR": 9.1, "SIR": 15.0, "SAR": 10.2}}``.
         """
+
+    @abstractmethod
+    def accumulator(self) -> Accumulator:
+        """A fresh collector of :meth:`evaluate`'s per-track scores into dataset scores
+        (e.g. medians over tracks), as the metric's literature aggregates them."""
