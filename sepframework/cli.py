@@ -14,7 +14,7 @@ import click
 
 from sepframework import __version__
 from sepframework.allocator import keep_freed_memory
-from sepframework.hub_cli import offline_option
+from sepframework.cli_options import offline_option
 from sepframework.interfaces import SeparationError, SeparationWarning
 from sepframework.interrupts import exit_status, raise_if_interrupted, request_interrupt
 
@@ -143,7 +143,10 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
 @click.option("--stream", is_flag=True, help="Process block by block as a live stream would (causal models such as gru-stream).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors and warnings.")
 @offline_option
-def run(inputs, model_name, device, outdir, template, fmt, subtype, stems, segment, stream, overwrite, quiet) -> None:
+def run(
+    inputs: tuple[str, ...], model_name: str | None, device: str, outdir: Path, template: str, fmt: str,
+    subtype: str | None, stems: str | None, segment: float | None, stream: bool, overwrite: bool, quiet: bool,
+) -> None:
     """Separate INPUTS (audio files, folders or glob patterns) into stems.
 
     Stems go to OUTDIR/<track>/<source>.<format>, e.g. separated/song/vocals.wav.

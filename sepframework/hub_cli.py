@@ -1,5 +1,4 @@
-"""``sep registry``: publish model folders to the Hub and pin them in ``registry/index.json``;
-and the ``--offline`` option of the commands that load models."""
+"""``sep registry``: publish model folders to the Hub and pin them in ``registry/index.json``."""
 
 from __future__ import annotations
 
@@ -10,18 +9,6 @@ import click
 
 from sepframework import hub
 from sepframework.registry import WEIGHTS_SUFFIX, entry_from_folder, registry_dir, write_entry
-
-
-def _go_offline(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value:
-        hub.go_offline()
-
-
-#: ``--offline`` for any command that loads models (``sep models pull``, ``sep run``...).
-offline_option = click.option(
-    "--offline", is_flag=True, expose_value=False, callback=_go_offline, is_eager=True,
-    help="Use only bundled and cached model files, never the network (same as HF_HUB_OFFLINE=1).",
-)
 
 
 def _repo_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import click
 
 from sepframework import plugins, registry
-from sepframework.hub_cli import offline_option
+from sepframework.cli_options import offline_option
 from sepframework.interfaces import SeparationError
 from sepframework.loading import model_names
 

@@ -17,6 +17,7 @@ from typing import BinaryIO
 import click
 import numpy as np
 
+from sepframework.cli_options import offline_option
 from sepframework.interfaces import MAX_CHANNELS, SeparationError
 
 #: Little-endian sample formats: numpy dtype and full scale (None: float, unscaled).
@@ -130,7 +131,11 @@ def write_block(handle: BinaryIO, path: str, data: bytes) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace existing files (named pipes and devices are always written).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("-q", "--quiet", is_flag=True, help="No message on stderr, only errors.")
-def stream(model_name, rate, channels, fmt, vocals, accompaniment, block, overwrite, device, quiet) -> None:
+@offline_option
+def stream(
+    model_name: str, rate: int, channels: int, fmt: str, vocals: str | None, accompaniment: str | None, block: int,
+    overwrite: bool, device: str, quiet: bool,
+) -> None:
     """Separate raw PCM from stdin into raw PCM stems, as it arrives.
 
     Outputs have the input's rate, channels and format, and exactly its length once

@@ -24,7 +24,7 @@ from sepframework.bench.song import write_song
 from sepframework.datasets import detect_layout
 from sepframework.evaluation import EVALUATORS
 from sepframework.evaluation.scoring import default_metric
-from sepframework.hub_cli import offline_option
+from sepframework.cli_options import offline_option
 from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
 
@@ -101,7 +101,10 @@ def _caption(plan: Plan, results: list[ModelResult], audio: str, command: str, l
               help="Base name of the report files in --out, without '/' [default: bench-<date>-<time>].")
 @click.option("--overwrite", is_flag=True, help="Replace reports of the same name.")
 @offline_option
-def bench(models, devices, duration, input_path, dataset, metric, limit, repeat, out, name, overwrite) -> None:
+def bench(
+    models: str, devices: str, duration: float | None, input_path: Path | None, dataset: Path | None,
+    metric: str | None, limit: int | None, repeat: int, out: Path, name: str | None, overwrite: bool,
+) -> None:
     """Compare models' speed, memory, streaming latency and quality, measured alike.
 
     For each model and device, each of --repeat runs happens in a fresh process: load time,

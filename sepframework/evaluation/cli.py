@@ -13,7 +13,7 @@ import click
 from tqdm import tqdm
 
 from sepframework import __version__
-from sepframework.hub_cli import offline_option
+from sepframework.cli_options import offline_option
 from sepframework.interfaces import SeparationError
 from sepframework.loading import display_name
 

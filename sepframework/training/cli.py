@@ -94,7 +94,10 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict, args: dict
 @click.option("--license", "license_", default="cc-by-nc-4.0", show_default=True, help="Licence named in the model card.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from OUT/checkpoint.pt.")
 @click.option("--overwrite", is_flag=True, help="Start over in an OUT that holds an earlier run, replacing it.")
-def train(name, data, out, model_args, license_, resume, overwrite, **settings) -> None:
+def train(
+    name: str, data: Path, out: Path | None, model_args: tuple[str, ...], license_: str, resume: bool, overwrite: bool,
+    **settings: Any,
+) -> None:
     """Train the model NAME (see its plugin) on the dataset at --data.
 
     Settings not given take the plugin's defaults; the run's card and its reproduce
