@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sepframework.files import write_text_atomically
 from sepframework.interfaces import SeparationError
 
 #: The model's plugin and constructor arguments: ``{"plugin": ..., "args": {...}}``.
@@ -376,7 +377,6 @@ def write_entry(entry: ModelEntry) -> Path:
     data = json.loads(path.read_text()) if path.exists() else {"models": {}}
     data["models"][entry.name] = entry.to_json()
     data["models"] = dict(sorted(data["models"].items()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
     _load_index.cache_clear()
     return path

@@ -6,13 +6,13 @@ import csv
 import io
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sepframework.evaluation.aggregate import Accumulator, LengthWeightedMeans, MeanOverTracks, MedianOverTracks
 from sepframework.evaluation.scoring import Scores, TrackScore, aggregate
+from sepframework.files import write_text_atomically
 from sepframework.interfaces import Evaluator
 
 #: Columns of ``scores.csv``: ``row`` is ``track`` (``name``: the track) or ``aggregate``
@@ -112,10 +112,3 @@ def _without_nan(value: Any) -> Any:
         return [_without_nan(item) for item in value]
     return value
 
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so no half-written file is ever left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)

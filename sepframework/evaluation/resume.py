@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sepframework.evaluation.report import write_text_atomically
+from sepframework.files import write_text_atomically
 from sepframework.evaluation.scoring import TrackScore
 from sepframework.interfaces import SeparationError
 

@@ -7,12 +7,12 @@ run resumes from its last finished epoch and continues exactly as if never stopp
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from sepframework.files import atomic_path
 from sepframework.interfaces import SeparationError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -37,10 +37,9 @@ def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``folder/checkpoint.pt`` (creating ``folder``); the sampler state is stored as JSON."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CHECKPOINT_NAME
-    temporary = path.with_suffix(".tmp")
     state = {**state, "sampler": json.dumps(state["sampler"])}
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
     return path
 
 

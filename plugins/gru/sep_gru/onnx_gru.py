@@ -14,15 +14,17 @@ by a hash of the weights, and later loads read it from there without importing `
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import torch
 from torch import nn
+
+from sepframework.files import write_bytes_atomically
 
 #: ONNX operator set of the graph (the GRU operator is unchanged since 14) and the IR
 #: version it is stamped with: the oldest that carries opset 17, so that any ONNX Runtime
@@ -115,18 +117,8 @@ def _cache_path(gru: nn.GRU, weights: dict[str, np.ndarray]) -> Path:
 def _store(path: Path, graph: bytes) -> None:
     """Write ``graph`` to ``path`` atomically (readers never see a partial file). A cache
     folder that cannot be written only means building again next time."""
-    part = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as handle:
-            part = Path(handle.name)
-            handle.write(graph)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(part, path)
-    except OSError:
-        if part is not None:
-            part.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        write_bytes_atomically(path, graph)
 
 
 def _build_graph(gru: nn.GRU, weights: dict[str, np.ndarray]) -> bytes:

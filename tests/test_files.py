@@ -1,0 +1,27 @@
+"""Atomic file writes: the old content or the new one, never a half-written file or a leftover."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sepframework.files import atomic_path, write_text_atomically
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    target = tmp_path / "index.json"
+    write_text_atomically(target, "old ✓\n")
+    with pytest.raises(RuntimeError, match="disk full"), atomic_path(target) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("disk full")
+    assert target.read_text(encoding="utf-8") == "old ✓\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["index.json"]
+
+
+def test_a_write_creates_the_folder_and_replaces_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "folder" / "scores.csv"
+    write_text_atomically(target, "a")
+    write_text_atomically(target, "b")
+    assert target.read_text() == "b"
+    assert [path.name for path in target.parent.iterdir()] == ["scores.csv"]
