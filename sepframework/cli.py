@@ -164,8 +164,8 @@ def run(
     """
     import sepframework
     from sepframework.engine import plan_segments
-    from sepframework.pipeline import OutputSpec, check_batch, separate_file
-    from sepframework.streaming import separate_file_streaming, streaming_model
+    from sepframework.pipeline import OutputSpec, check_batch, separate_file, separate_file_streaming
+    from sepframework.streaming import streaming_model
 
     spec = OutputSpec(outdir=outdir, template=template, format=fmt, subtype=subtype, overwrite=overwrite)
     files, failures = expand_inputs(inputs, outdir)

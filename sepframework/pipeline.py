@@ -1,4 +1,5 @@
-"""Separating files: read, resample, separate in chunks, resample back and write the stems."""
+"""Separating files: read, resample, separate in chunks, resample back and write the stems;
+or feed a :class:`~sepframework.streaming.Streamer` block by block, as a live stream."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sepframework.engine import plan_segments, separate_stream
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.interrupts import raise_if_interrupted
 from sepframework.residual import StemsBack
+from sepframework.streaming import Streamer
 
 #: Default output layout: ``OUTDIR/<track name>/<source>.<ext>``.
 DEFAULT_TEMPLATE = "{track}/{source}.{ext}"
@@ -219,4 +221,50 @@ def separate_file(
         bar.close()
         if read == 0:
             raise SeparationError(f"{input_path}: the file contains no audio samples")
+    return paths
+
+
+#: Samples read from a file per streaming step (about 64 ms at 16 kHz).
+FILE_BLOCK = 1024
+
+
+def separate_file_streaming(
+    input_path: str | Path,
+    model: Separator,
+    output: OutputSpec = OutputSpec(),
+    stems: Sequence[str] | None = None,
+    progress: bool = False,
+    model_name: str = "model",
+    block_samples: int = FILE_BLOCK,
+) -> dict[str, Path]:
+    """Separate one file block by block with a :class:`~sepframework.streaming.Streamer`,
+    in constant memory.
+
+    Same outputs and guarantees as :func:`separate_file` (no
+    partial files on failure, no overwriting without ``output.overwrite``), but the
+    model sees the audio exactly as a live stream would. Returns the written paths.
+    """
+    input_path = Path(input_path)
+    paths = plan_outputs(input_path, model, output, stems, model_name)
+    stems = list(paths)
+    with open_reader(input_path) as reader, contextlib.ExitStack() as stack:
+        streamer = Streamer(model, reader.channels, reader.sample_rate)
+        writers = {
+            name: stack.enter_context(AudioWriter(path, reader.sample_rate, reader.channels, format=output.format,
+                                                  subtype=output.subtype, overwrite=output.overwrite))
+            for name, path in paths.items()
+        }
+        bar = stack.enter_context(tqdm(total=reader.frames, unit="sample", unit_scale=True, disable=not progress,
+                                       desc=input_path.name, leave=False))
+        for block in reader.blocks(block_samples):
+            raise_if_interrupted()
+            bar.update(block.shape[1])
+            separated = streamer.process(block)
+            for name in stems:
+                writers[name].write(separated[name])
+        if streamer.received == 0:
+            raise SeparationError(f"{input_path}: the file contains no audio samples")
+        rest = streamer.flush()
+        for name in stems:
+            writers[name].write(rest[name])
     return paths

@@ -18,20 +18,15 @@ most ``n_fft - 1`` samples after it arrived (:attr:`Streamer.latency_samples`).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import scipy.fft
-from tqdm import tqdm
 
-from sepframework.audio import AudioWriter, StreamResampler, open_reader
+from sepframework.audio import StreamResampler
 from sepframework.interfaces import SeparationError, Separator, fit_length
-from sepframework.interrupts import raise_if_interrupted
 from sepframework.kernels import WINDOW_SUM_FLOOR
-from sepframework.pipeline import OutputSpec, plan_outputs
 from sepframework.residual import StemsBack
 from sepframework.stft import STFT
 
@@ -263,48 +258,3 @@ class Streamer:
         self.returned[residual] += next(iter(stems.values())).shape[1]
         return {name: stems[name] if name != residual else self.back.mixture.residual(stems)
                 for name in self.model.sources}
-
-
-#: Samples read from a file per streaming step (about 64 ms at 16 kHz).
-FILE_BLOCK = 1024
-
-
-def separate_file_streaming(
-    input_path: str | Path,
-    model: Separator,
-    output: OutputSpec = OutputSpec(),
-    stems: Sequence[str] | None = None,
-    progress: bool = False,
-    model_name: str = "model",
-    block_samples: int = FILE_BLOCK,
-) -> dict[str, Path]:
-    """Separate one file block by block with a :class:`Streamer`, in constant memory.
-
-    Same outputs and guarantees as :func:`sepframework.pipeline.separate_file` (no
-    partial files on failure, no overwriting without ``output.overwrite``), but the
-    model sees the audio exactly as a live stream would. Returns the written paths.
-    """
-    input_path = Path(input_path)
-    paths = plan_outputs(input_path, model, output, stems, model_name)
-    stems = list(paths)
-    with open_reader(input_path) as reader, contextlib.ExitStack() as stack:
-        streamer = Streamer(model, reader.channels, reader.sample_rate)
-        writers = {
-            name: stack.enter_context(AudioWriter(path, reader.sample_rate, reader.channels, format=output.format,
-                                                  subtype=output.subtype, overwrite=output.overwrite))
-            for name, path in paths.items()
-        }
-        bar = stack.enter_context(tqdm(total=reader.frames, unit="sample", unit_scale=True, disable=not progress,
-                                       desc=input_path.name, leave=False))
-        for block in reader.blocks(block_samples):
-            raise_if_interrupted()
-            bar.update(block.shape[1])
-            separated = streamer.process(block)
-            for name in stems:
-                writers[name].write(separated[name])
-        if streamer.received == 0:
-            raise SeparationError(f"{input_path}: the file contains no audio samples")
-        rest = streamer.flush()
-        for name in stems:
-            writers[name].write(rest[name])
-    return paths

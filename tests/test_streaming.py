@@ -14,7 +14,8 @@ from sepframework.baselines.repet_sim import RepetSim
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.pipeline import OutputSpec
 from sepframework.stft import STFT
-from sepframework.streaming import Streamer, separate_file_streaming
+from sepframework.pipeline import separate_file_streaming
+from sepframework.streaming import Streamer
 from tests.test_gru_model import noise, small_separator
 
 TOLERANCE = 1e-5
