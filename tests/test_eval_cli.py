@@ -358,6 +358,23 @@ def test_real_mir1k_clip(mir1k: Path, tmp_path: Path, monkeypatch, capsys) -> No
     assert all(math.isfinite(value) for value in document["aggregates"]["length-weighted mean"]["vocals"].values())
 
 
+def test_scores_of_a_model_folder_are_not_resumed_after_its_weights_change(tmp_path: Path, monkeypatch, capsys) -> None:
+    import shutil
+
+    shipped = Path(__file__).resolve().parents[1] / "registry/gru-stream"
+    folder = tmp_path / "runs/gru"
+    folder.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(shipped / name, folder / name)
+    data = write_mir1k(tmp_path / "mir", clips=1, seconds=1.0)
+    out = str(tmp_path / "out")
+    assert sep_eval("-m", str(folder), "-o", out, str(data), monkeypatch=monkeypatch, capsys=capsys)[0] == 0
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-2] + b"  ")  # retrained: other weights, same name
+    code, _, err = sep_eval("-m", str(folder), "-o", out, str(data), monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 1 and "holds scores of another run (weights: saved {" in err, err
+
+
 def test_the_default_results_folder_names_a_model_folder_by_its_name_however_it_is_written(tmp_path, monkeypatch) -> None:
     from sepframework.evaluation.cli import default_out
 

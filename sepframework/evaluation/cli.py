@@ -15,7 +15,7 @@ from tqdm import tqdm
 from sepframework import __version__
 from sepframework.cli_options import offline_option
 from sepframework.interfaces import SeparationError
-from sepframework.loading import display_name
+from sepframework.loading import display_name, model_names
 
 #: Folder of the results when --out is not given: ``eval-results/<model>-<dataset>-<metric>``.
 DEFAULT_ROOT = Path("eval-results")
@@ -31,12 +31,19 @@ def default_out(model: str, dataset: Path, metric: str) -> Path:
 
 
 def _settings(model: str, dataset: Path, layout: str, metric: str, implementation: str) -> dict[str, Any]:
-    """What makes saved scores reusable: the model (and its pinned weights), the metric and
-    its implementation, the dataset."""
+    """What makes saved scores reusable: the model and the sha256 of its files (pinned for a
+    registry model, hashed now for a model folder, whose weights may be retrained), the
+    metric and its implementation, the dataset."""
     from sepframework import registry
 
     entry = registry.find(model)
-    return {"model": model, "weights": dict(entry.files) if entry else None, "metric": metric,
+    if entry is not None:
+        weights = dict(entry.files)
+    elif model not in model_names() and Path(model).is_dir():
+        weights = {path.name: registry.sha256_of(path) for path in registry.model_folder_files(Path(model))}
+    else:
+        weights = None  # a plugin without files
+    return {"model": model, "weights": weights, "metric": metric,
             "implementation": implementation, "dataset": str(dataset.resolve()), "layout": layout}
 
 
