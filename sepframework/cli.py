@@ -240,18 +240,29 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         _python_showwarning(message, category, filename, lineno, file, line)
 
 
+#: What click (8.2 and later) raises for a group called without a command, to show its help.
+_HELP_INSTEAD = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main() -> None:
     """Entry point: user errors are one line on stderr, never a traceback."""
     warnings.showwarning = _show_warning
     _interrupt_on_sigterm()
     keep_freed_memory()
     try:
-        cli.main(standalone_mode=False)
+        cli.main(standalone_mode=False, prog_name="sep")
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(exit_status())
-    except click.ClickException as error:
+    except _HELP_INSTEAD as error:  # `sep` alone: the help, as click shows it
         error.show()
+        sys.exit(error.exit_code)
+    except click.UsageError as error:  # a bad option or argument: one line and where to read more
+        hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+        click.echo(f"error: {error.format_message()}{hint}", err=True)
+        sys.exit(error.exit_code)
+    except click.ClickException as error:
+        click.echo(f"error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)
     except SeparationError as error:
         click.echo(f"error: {error}", err=True)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 SEP = [sys.executable, "-m", "sepframework.cli"]
@@ -49,6 +50,19 @@ def test_missing_input_is_one_clear_line(tmp_path) -> None:
     result = sep("run", "--model", "repet-sim", "missing.wav", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: missing.wav: no such file or folder"
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["run", "--format", "ogg", "x.wav"],
+     "error: Invalid value for '--format': 'ogg' is not one of 'wav', 'flac', 'mp3'. (see `sep run --help`)"),
+    (["run"], "error: Missing argument 'INPUTS...'. (see `sep run --help`)"),
+    (["stream", "--rate", "5"], "error: Invalid value for '--rate': 5 is not in the range 1000<=x<=768000. "
+                                "(see `sep stream --help`)"),
+    (["nosuch"], "error: No such command 'nosuch'. (see `sep --help`)"),
+])
+def test_a_bad_option_or_argument_is_one_error_line_pointing_to_the_help(tmp_path, args: list[str], line: str) -> None:
+    result = sep(*args, cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", line + "\n")
 
 
 def test_an_empty_input_path_is_an_error_not_the_current_folder(tmp_path, write_wav) -> None:
