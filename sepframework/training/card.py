@@ -127,7 +127,8 @@ tags:
 
 {facts.description}
 
-Sources: {", ".join(facts.metrics)}. Use it with `sep run --model {facts.name} song.mp3`.
+Sources: {", ".join(facts.metrics)}. Use it with `sep run --model {facts.name} song.mp3` in a registry that
+holds it (`sep registry add {facts.name}`), or by its folder: `sep run --model path/to/{facts.name} song.mp3`.
 
 ## Data
 
