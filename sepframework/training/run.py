@@ -86,7 +86,7 @@ def train_and_export(
     device = resolve_device(config.device)
     earlier_commands = starting_commands(trainable, config.init, plugin, resume) if config.init else ()
     crop_seconds = trainable.crop_samples(config.crop_seconds) / trainable.sample_rate
-    trainable.separator(trainable.build_model(), "cpu")
+    trainable.separator(trainable.build_model(), "cpu")  # model arguments the network or separator refuses
     tracks = load_tracks(data, trainable.sample_rate)
     result = fit(trainable, tracks, config, out, resume=resume)
     with staged(out) as staging:
