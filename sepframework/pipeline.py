@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sepframework.audio import AudioWriter, OutputExistsError, StreamResampler, checked_subtype, open_reader
+from sepframework.audio import (
+    AudioReader,
+    AudioWriter,
+    OutputExistsError,
+    StreamResampler,
+    checked_subtype,
+    open_reader,
+)
 from sepframework.background import OrderedWorker, prefetched
 from sepframework.datasets import track_name
 from sepframework.engine import plan_segments, separate_stream
@@ -139,6 +146,58 @@ def _resampled(blocks: Iterator[np.ndarray], rate_in: int, rate_out: int, channe
     yield resampler.flush()
 
 
+class _StemOutput:
+    """The stems of one file on their way out: back at the input's rate, the residual
+    computed from the mixture, written never past the input's length.
+
+    :meth:`counted` runs in the reading thread; :meth:`write_separated` and :meth:`finish`
+    in the writing one, which trusts :attr:`read` (a block is kept for the residual before
+    it is counted).
+    """
+
+    def __init__(self, reader: AudioReader, model: Separator, writers: dict[str, AudioWriter], bar: tqdm) -> None:
+        self.reader, self.writers, self.bar = reader, writers, bar
+        self.back = StemsBack(model, list(writers), reader.sample_rate, reader.channels)
+        self.read = self.written = 0
+
+    def counted(self) -> Iterator[np.ndarray]:
+        """The input's blocks, each kept for the residual and counted as it is read."""
+        mixture = self.back.mixture
+        for block in self.reader.blocks(READ_BLOCK):
+            if mixture is not None:
+                mixture.push(block)
+            self.read += block.shape[1]
+            self.bar.update(block.shape[1])
+            yield block
+
+    def write_separated(self, out: dict[str, np.ndarray]) -> None:
+        """Write the computed sources of one separated stretch at the model's rate."""
+        # block by block: the writer's arrays stay small and are reused, not a segment's
+        # worth of fresh memory at the input's rate per stem
+        computed, resamplers = self.back.computed, self.back.resamplers
+        for start in range(0, next(iter(out.values())).shape[1], READ_BLOCK):
+            part = {name: out[name][:, start : start + READ_BLOCK] for name in computed}
+            self._write({name: resamplers[name].process(part[name]) for name in computed} if resamplers else part)
+
+    def finish(self) -> None:
+        """Write what the resamplers still hold, then silence up to the input's length."""
+        computed, resamplers = self.back.computed, self.back.resamplers
+        if resamplers:
+            self._write({name: resamplers[name].flush() for name in computed})
+        if self.written < self.read:
+            self._write({name: np.zeros((self.reader.channels, self.read - self.written), dtype=np.float32)
+                         for name in computed})
+
+    def _write(self, blocks: dict[str, np.ndarray]) -> None:
+        """Write the next samples of every stem, never past the input's length."""
+        blocks = {name: block[:, : max(self.read - self.written, 0)] for name, block in blocks.items()}
+        if self.back.residual:
+            blocks[self.back.residual] = self.back.mixture.residual(blocks)
+        for name, writer in self.writers.items():
+            writer.write(blocks[name])
+        self.written += next(iter(blocks.values())).shape[1]
+
+
 def separate_file(
     input_path: str | Path,
     model: Separator,
@@ -156,70 +215,33 @@ def separate_file(
     """
     input_path = Path(input_path)
     paths = plan_outputs(input_path, model, output, stems, model_name)
-    stems = list(paths)
     segment, overlap = plan_segments(model, segment_seconds)
 
-    with open_reader(input_path) as reader, contextlib.ExitStack() as writers_stack:
+    with open_reader(input_path) as reader, contextlib.ExitStack() as stack:
         rate, channels = reader.sample_rate, reader.channels
         writers = {
-            name: writers_stack.enter_context(
+            name: stack.enter_context(
                 AudioWriter(path, rate, channels, format=output.format, subtype=output.subtype, overwrite=output.overwrite)
             )
             for name, path in paths.items()
         }
         duration = reader.info.duration
         expected = reader.frames or (int(duration * rate) if duration else None)  # mp3/m4a: estimate
-        bar = tqdm(total=expected, unit="sample", unit_scale=True, disable=not progress,
-                   desc=input_path.name, leave=False)
-        read = emitted = 0
-        back = StemsBack(model, stems, rate, channels)
-        residual, mixture, computed, resamplers = back.residual, back.mixture, back.computed, back.resamplers
-
-        def counted() -> Iterator[np.ndarray]:
-            nonlocal read
-            for block in reader.blocks(READ_BLOCK):
-                if mixture is not None:
-                    mixture.push(block)  # before counting it: the writer thread trusts `read`
-                read += block.shape[1]
-                bar.update(block.shape[1])
-                yield block
-
-        def emit(blocks: dict[str, np.ndarray]) -> None:
-            """Write the next samples of every stem, never past the input's length."""
-            nonlocal emitted
-            blocks = {name: block[:, : max(read - emitted, 0)] for name, block in blocks.items()}
-            if residual:
-                blocks[residual] = mixture.residual(blocks)
-            for name in stems:
-                writers[name].write(blocks[name])
-            emitted += next(iter(blocks.values())).shape[1]
-
-        def emit_separated(out: dict[str, np.ndarray]) -> None:
-            # block by block: the writer's arrays stay small and are reused, not a
-            # segment's worth of fresh memory at the input's rate per stem
-            for start in range(0, next(iter(out.values())).shape[1], READ_BLOCK):
-                part = {name: out[name][:, start : start + READ_BLOCK] for name in computed}
-                emit({name: resamplers[name].process(part[name]) for name in computed} if resamplers else part)
-
-        def emit_rest() -> None:
-            if resamplers:
-                emit({name: resamplers[name].flush() for name in computed})
-            if emitted < read:
-                emit({name: np.zeros((channels, read - emitted), dtype=np.float32) for name in computed})
-
+        bar = stack.enter_context(tqdm(total=expected, unit="sample", unit_scale=True, disable=not progress,
+                                       desc=input_path.name, leave=False))
+        stem_output = _StemOutput(reader, model, writers, bar)
         # decoding and resampling run ahead (by up to a segment), resampling back and
         # encoding behind, each in its own thread, while the model separates; both stop
         # before the files close
         ahead = math.ceil(segment * rate / model.sample_rate / READ_BLOCK) + 1
-        blocks = prefetched(_resampled(counted(), rate, model.sample_rate, channels), depth=ahead)
+        blocks = prefetched(_resampled(stem_output.counted(), rate, model.sample_rate, channels), depth=ahead)
         with contextlib.closing(blocks), OrderedWorker() as writing:
-            for out in separate_stream(model, blocks, segment, overlap, computed):
+            for out in separate_stream(model, blocks, segment, overlap, stem_output.back.computed):
                 raise_if_interrupted()
-                writing.submit(emit_separated, out)
-            writing.submit(emit_rest)
+                writing.submit(stem_output.write_separated, out)
+            writing.submit(stem_output.finish)
             writing.finish()
-        bar.close()
-        if read == 0:
+        if stem_output.read == 0:
             raise SeparationError(f"{input_path}: the file contains no audio samples")
     return paths
 
