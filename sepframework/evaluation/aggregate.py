@@ -8,7 +8,8 @@ and gives ``{source: {metric: value}}`` from :meth:`Accumulator.result`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +90,6 @@ def _layout(scores: Mapping[str, Mapping[str, float]]) -> dict[str, list[str]]:
     return {source: sorted(metrics) for source, metrics in scores.items()}
 
 
-def _nan_safe(statistic, values: np.ndarray) -> float:
+def _nan_safe(statistic: Callable[[np.ndarray], Any], values: np.ndarray) -> float:
     """``statistic`` of ``values``, NaN (without a warning) when all are NaN."""
     return float(statistic(values)) if not np.all(np.isnan(values)) else float("nan")

@@ -30,8 +30,9 @@ POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
 
 
-def _parse_args(pairs: tuple[str, ...]) -> dict:
-    args = {}
+def _parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--arg KEY=VALUE`` pairs as model arguments: JSON values, or the text itself."""
+    args: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -45,7 +46,7 @@ def _parse_args(pairs: tuple[str, ...]) -> dict:
     return args
 
 
-def reproduce_command(name: str, data: Path, out: Path, config: dict, args: dict) -> str:
+def reproduce_command(name: str, data: Path, out: Path, config: dict[str, Any], args: dict[str, Any]) -> str:
     """The ``sep train`` command line that repeats a run with every setting explicit."""
     words = ["sep", "train", name, "--data", str(data), "--out", str(out)]
     for key, value in config.items():

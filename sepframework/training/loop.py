@@ -96,7 +96,24 @@ def resumable_checkpoint(out: Path, args: dict[str, Any], config: TrainConfig) -
     return state
 
 
-def _validate(trainable: Trainable, model: torch.nn.Module, validator: Validator, device: str) -> dict:
+def _train_epoch(trainable: Trainable, model: torch.nn.Module, sampler: RemixSampler,
+                 optimizer: torch.optim.Optimizer, config: TrainConfig, device: str) -> float:
+    """``config.steps_per_epoch`` optimizer steps on fresh batches; their mean loss."""
+    model.train()
+    total = torch.zeros((), device=device)
+    for _ in range(config.steps_per_epoch):
+        mixture, targets = sampler.batch(config.batch_size)
+        loss = trainable.loss(model, mixture.to(device), targets.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach()
+    return float(total) / config.steps_per_epoch
+
+
+def _validate(
+    trainable: Trainable, model: torch.nn.Module, validator: Validator, device: str
+) -> dict[str, dict[str, float]]:
     model.eval()
     with torch.inference_mode():
         return validator(trainable.separator(model, device))
@@ -162,15 +179,7 @@ def fit(
             log.info("no improvement for %d epochs: stopping", config.patience)
             break
         started = time.perf_counter()
-        model.train()
-        total = torch.zeros((), device=device)
-        for _ in range(config.steps_per_epoch):
-            mixture, targets = sampler.batch(config.batch_size)
-            loss = trainable.loss(model, mixture.to(device), targets.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+        loss = _train_epoch(trainable, model, sampler, optimizer, config, device)
         scores = _validate(trainable, model, validator, device)
         score = mean_gnsdr(scores)
         scheduler.step(score)
@@ -178,7 +187,7 @@ def fit(
             best_score, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
         elapsed += time.perf_counter() - started
-        history.append({"epoch": epoch, "loss": float(total) / config.steps_per_epoch, "score": score,
+        history.append({"epoch": epoch, "loss": loss, "score": score,
                         "validation": scores, "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed})
         log.info("epoch %d: loss %.5f, validation mean GNSDR %.2f dB (best %.2f at epoch %d), %.0f s",
                  epoch, history[-1]["loss"], score, best_score, best_epoch, elapsed)
