@@ -11,6 +11,7 @@ segment length, not on the input's.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Collection, Iterable, Iterator
 
 import numpy as np
@@ -30,17 +31,19 @@ def plan_segments(model: Separator, segment_seconds: float | None) -> tuple[int,
     ``segment_seconds`` is the caller's choice (at least :data:`MIN_SEGMENT_SECONDS`);
     ``None`` takes the model's :attr:`~sepframework.interfaces.Separator.segment_seconds`.
     """
-    seconds = model.segment_seconds if segment_seconds is None else segment_seconds
-    if segment_seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-        raise SeparationError(f"--segment must be a positive number of seconds, got {seconds}")
-    if segment_seconds is not None and seconds < MIN_SEGMENT_SECONDS:
+    chosen = segment_seconds is not None
+    seconds = segment_seconds if chosen else model.segment_seconds
+    named = "--segment" if chosen else f"the model's {type(model).__qualname__}.segment_seconds"
+    if not (isinstance(seconds, numbers.Real) and math.isfinite(seconds) and seconds > 0):
+        raise SeparationError(f"{named} must be a positive number of seconds, got {seconds!r}")
+    if chosen and seconds < MIN_SEGMENT_SECONDS:
         raise SeparationError(f"--segment {seconds} s is too short; use at least {MIN_SEGMENT_SECONDS:g} s")
     segment = int(round(seconds * model.sample_rate))
     default_overlap = min(DEFAULT_OVERLAP_SECONDS * model.sample_rate, segment / 4)
     overlap = max(int(default_overlap), 2 * model.context_samples + 1)
     if segment < 2 * overlap:
         raise SeparationError(
-            f"--segment {seconds} s is too short for model overlap; use at least "
+            f"{named} {seconds} s is too short for the model's overlap; use at least "
             f"{2 * overlap / model.sample_rate:.2f} s"
         )
     return segment, overlap

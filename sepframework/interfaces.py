@@ -95,7 +95,9 @@ class Separator(ABC):
         from sepframework.audio import resample
 
         audio = np.asarray(audio)
-        if not (isinstance(sample_rate, (int, float, np.number)) and sample_rate > 0):
+        if isinstance(sample_rate, bool) or not (
+            isinstance(sample_rate, (int, float, np.number)) and math.isfinite(sample_rate) and sample_rate > 0
+        ):
             raise SeparationError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
         if not np.issubdtype(audio.dtype, np.floating):
             raise SeparationError(f"audio must hold float samples (full scale ±1.0), got {audio.dtype}; "

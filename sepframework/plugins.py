@@ -72,7 +72,7 @@ def _describe(distro: entrypoints.Distribution | None) -> str:
 
 
 @lru_cache(maxsize=4)
-def entry_points(group: str = ENTRY_POINT_GROUP) -> tuple[Plugin, ...]:
+def entry_points(group: str) -> tuple[Plugin, ...]:
     """Every entry point of ``group``, once per distribution, without importing any."""
     found: dict[tuple[str, str], Plugin] = {}
     for entry_point in entrypoints.get_group_all(group):
@@ -91,13 +91,13 @@ def refresh() -> None:
 
 def plugin_names() -> list[str]:
     """Sorted names of all installed plugins, without importing any of them."""
-    return sorted({plugin.name for plugin in entry_points()})
+    return sorted({plugin.name for plugin in entry_points(ENTRY_POINT_GROUP)})
 
 
 def conflicts() -> dict[str, list[str]]:
     """Plugin names claimed by more than one distribution, with those distributions."""
     claims: dict[str, list[str]] = {}
-    for plugin in entry_points():
+    for plugin in entry_points(ENTRY_POINT_GROUP):
         claims.setdefault(plugin.name, []).append(plugin.distribution)
     return {name: dists for name, dists in claims.items() if len(dists) > 1}
 

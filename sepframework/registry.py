@@ -377,6 +377,9 @@ def write_entry(entry: ModelEntry) -> Path:
     data = json.loads(path.read_text()) if path.exists() else {"models": {}}
     data["models"][entry.name] = entry.to_json()
     data["models"] = dict(sorted(data["models"].items()))
-    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
+    try:
+        write_text_atomically(path, json.dumps(data, indent=2) + "\n")
+    except OSError as error:
+        raise RegistryError(f"cannot write {path}: {error.strerror or error}") from None
     _load_index.cache_clear()
     return path

@@ -116,7 +116,7 @@ def test_too_short_segment_is_a_clear_error() -> None:
 
     with pytest.raises(SeparationError, match="too short; use at least 1 s"):
         plan_segments(FIRSeparator(), 0.01)
-    with pytest.raises(SeparationError, match="too short for model overlap; use at least 4.00 s"):
+    with pytest.raises(SeparationError, match="too short for the model's overlap; use at least 4.00 s"):
         plan_segments(LongContext(), 2.0)
     with pytest.raises(SeparationError, match="positive"):
         plan_segments(FIRSeparator(), -1)
@@ -181,6 +181,22 @@ def test_separate_keeps_a_mono_vector_shape_and_refuses_integer_or_transposed_au
     stereo_as_read = np.stack([mono, mono], axis=1)  # (samples, channels), as soundfile.read gives it
     with pytest.raises(SeparationError, match=r"audio shaped \(8000, 2\) looks like \(samples, channels\); pass audio.T"):
         model.separate(stereo_as_read, 8000)
-    for rate in (0, -8000, None):
+    for rate in (0, -8000, None, float("inf"), True):
         with pytest.raises(SeparationError, match=f"sample_rate must be a positive number of Hz, got {rate}"):
             model.separate(mono, rate)
+
+
+def test_a_bad_segment_length_of_the_model_names_the_model_not_the_option() -> None:
+    class NoSegment(FIRSeparator):
+        segment_seconds = float("nan")
+
+    class ShortSegment(FIRSeparator):
+        context_samples = 8000
+        segment_seconds = 1.5
+
+    with pytest.raises(SeparationError, match=r"^the model's .*NoSegment.segment_seconds must be a positive number "
+                                              r"of seconds, got nan$"):
+        plan_segments(NoSegment(), None)
+    with pytest.raises(SeparationError, match=r"^the model's .*ShortSegment.segment_seconds 1.5 s is too short for "
+                                              r"the model's overlap; use at least 4.00 s$"):
+        plan_segments(ShortSegment(), None)

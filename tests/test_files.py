@@ -25,3 +25,10 @@ def test_a_write_creates_the_folder_and_replaces_the_file(tmp_path: Path) -> Non
     write_text_atomically(target, "b")
     assert target.read_text() == "b"
     assert [path.name for path in target.parent.iterdir()] == ["scores.csv"]
+
+
+def test_written_files_get_the_permissions_of_any_new_file(tmp_path: Path) -> None:
+    plain, atomic = tmp_path / "plain.txt", tmp_path / "atomic.txt"
+    plain.write_text("x")
+    write_text_atomically(atomic, "x")
+    assert atomic.stat().st_mode == plain.stat().st_mode
