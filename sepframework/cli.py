@@ -235,7 +235,9 @@ _python_showwarning = warnings.showwarning
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - warnings' hook
     """User-facing warnings as one ``warning:`` line on stderr; others as Python shows them."""
     if issubclass(category, SeparationWarning):
-        click.echo(f"warning: {message}", err=True)
+        from tqdm import tqdm
+
+        tqdm.write(f"warning: {message}", file=sys.stderr)  # above a progress bar, not through it
     else:
         _python_showwarning(message, category, filename, lineno, file, line)
 

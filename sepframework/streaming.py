@@ -25,7 +25,7 @@ import numpy as np
 import scipy.fft
 
 from sepframework.audio import StreamResampler
-from sepframework.interfaces import SeparationError, Separator, fit_length
+from sepframework.interfaces import SeparationError, Separator, fit_length, stems_problem
 from sepframework.kernels import WINDOW_SUM_FLOOR
 from sepframework.residual import StemsBack
 from sepframework.stft import STFT
@@ -233,6 +233,11 @@ class Streamer:
         if frames.shape[2] == 0:
             return {name: np.zeros((self.channels, 0), dtype=np.float32) for name in self.adders}
         stems = self.processor(frames)
+        problem = stems_problem(stems, self.adders, frames.shape)
+        if problem is not None:  # a plugin bug: never written as audio
+            model_class = type(self.model)
+            raise SeparationError(f"the model is broken: the frame processor of "
+                                  f"{model_class.__module__}.{model_class.__qualname__} {problem}")
         return {name: adder.push(stems[name]) for name, adder in self.adders.items()}
 
     def _output(self, stems: dict[str, np.ndarray], last: bool = False) -> dict[str, np.ndarray]:

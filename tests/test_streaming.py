@@ -98,6 +98,20 @@ def test_a_perfect_split_reconstructs_exactly_with_any_blocks(length: int) -> No
     np.testing.assert_allclose(streamed["accompaniment"], 0.7 * audio, atol=1e-6)
 
 
+class NaNFrames(FixedSplit):
+    """A streaming model with a bug: its frame processor gives NaN vocals."""
+
+    def frame_processor(self):
+        return lambda spec: {"vocals": spec * np.nan, "accompaniment": spec}
+
+
+def test_a_frame_processor_giving_nan_is_a_clear_error_not_audio() -> None:
+    streamer = Streamer(NaNFrames(), channels=1)
+    with pytest.raises(SeparationError, match=r"^the model is broken: the frame processor of tests.test_streaming.NaNFrames "
+                                              r"returned NaN or infinite samples in 'vocals'$"):
+        streamer.process(np.ones((1, 4096), dtype=np.float32) * 0.1)
+
+
 def test_misuse_raises_clear_errors() -> None:
     streamer = Streamer(FixedSplit(), channels=2)
     with pytest.raises(SeparationError, match="shaped"):
