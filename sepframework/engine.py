@@ -92,7 +92,7 @@ def separate_stream(
         return out
 
     for block in blocks:
-        pending.append(block)
+        pending.append(np.array(block, dtype=np.float32))  # a copy: the caller may reuse its buffer
         pending_len += block.shape[1]
         while pending_len >= segment + overlap:  # keep one overlap of look-ahead buffered
             buffer = np.concatenate(pending, axis=1)

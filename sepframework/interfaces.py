@@ -29,6 +29,8 @@ class SeparationWarning(UserWarning):
 #: limit, and why :meth:`Separator.separate` reads an array with more rows and at most
 #: this many columns as (samples, channels) by mistake.
 MAX_CHANNELS = 64
+#: Lowest input rate accepted (Hz), as by ``sep stream``.
+MIN_SAMPLE_RATE = 1000
 
 
 class Separator(ABC):
@@ -95,22 +97,11 @@ class Separator(ABC):
         from sepframework.audio import resample
 
         audio = np.asarray(audio)
-        if isinstance(sample_rate, bool) or not (
-            isinstance(sample_rate, (int, float, np.number)) and math.isfinite(sample_rate) and sample_rate > 0
-        ):
-            raise SeparationError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
-        if not np.issubdtype(audio.dtype, np.floating):
-            raise SeparationError(f"audio must hold float samples (full scale ±1.0), got {audio.dtype}; "
-                                  "divide 16-bit PCM by 32768")
+        check_sample_rate(sample_rate)
+        check_float_samples(audio)
         if audio.ndim == 1:
             return {name: stem[0] for name, stem in self.separate(audio[None, :], sample_rate).items()}
-        if audio.ndim != 2:
-            raise SeparationError(
-                f"audio must be shaped (channels, samples), got an array of shape {audio.shape}"
-            )
-        if audio.shape[0] > MAX_CHANNELS >= audio.shape[1]:
-            raise SeparationError(f"audio shaped {audio.shape} looks like (samples, channels); pass audio.T, "
-                                  "shaped (channels, samples)")
+        check_layout(audio)
         audio = audio.astype(np.float32, copy=False)
         length = audio.shape[1]
         if length == 0:
@@ -125,6 +116,33 @@ class Separator(ABC):
         if residual is not None:
             result[residual] = audio - np.sum([result[name] for name in result], axis=0, dtype=np.float32)
         return {name: result[name] for name in self.sources}
+
+
+def check_sample_rate(sample_rate: object) -> None:
+    """A :class:`SeparationError` unless ``sample_rate`` is a finite number of Hz of at
+    least :data:`MIN_SAMPLE_RATE` (a wrong rate would resample to absurd lengths)."""
+    if isinstance(sample_rate, bool) or not (
+        isinstance(sample_rate, (int, float, np.number)) and math.isfinite(sample_rate)
+        and sample_rate >= MIN_SAMPLE_RATE
+    ):
+        raise SeparationError(f"sample_rate must be a number of Hz, at least {MIN_SAMPLE_RATE}, got {sample_rate!r}")
+
+
+def check_float_samples(audio: np.ndarray) -> None:
+    """A :class:`SeparationError` with a hint unless ``audio`` holds float samples."""
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise SeparationError(f"audio must hold float samples (full scale ±1.0), got {audio.dtype}; "
+                              "divide 16-bit PCM by 32768")
+
+
+def check_layout(audio: np.ndarray, label: str = "audio") -> None:
+    """A :class:`SeparationError` unless ``audio`` is 2-D and not evidently (samples,
+    channels), the layout ``soundfile.read`` returns, which would be read wrongly."""
+    if audio.ndim != 2:
+        raise SeparationError(f"{label} must be shaped (channels, samples), got an array of shape {audio.shape}")
+    if audio.shape[0] > MAX_CHANNELS >= audio.shape[1]:
+        raise SeparationError(f"{label} shaped {audio.shape} looks like (samples, channels); pass its "
+                              "transpose (.T), shaped (channels, samples)")
 
 
 def attribute_problem(model: Separator | type[Separator], set_only: bool = False) -> str | None:

@@ -50,9 +50,9 @@ class MixtureBuffer:
         self._empty = np.zeros((0, channels), dtype=np.float32)
 
     def push(self, block: np.ndarray) -> None:
-        """Keep ``block`` (channels, n) of the input."""
+        """Keep a copy of ``block`` (channels, n) of the input (the caller may reuse its buffer)."""
         if block.shape[1]:
-            self._blocks.append(np.asarray(block, dtype=np.float32))
+            self._blocks.append(np.array(block, dtype=np.float32))
 
     def take(self, n: int) -> np.ndarray:
         """The next ``n`` input samples, (channels, n); they must have been pushed.

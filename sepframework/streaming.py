@@ -25,7 +25,14 @@ import numpy as np
 import scipy.fft
 
 from sepframework.audio import StreamResampler
-from sepframework.interfaces import SeparationError, Separator, fit_length, stems_problem
+from sepframework.interfaces import (
+    SeparationError,
+    Separator,
+    check_float_samples,
+    check_sample_rate,
+    fit_length,
+    stems_problem,
+)
 from sepframework.kernels import WINDOW_SUM_FLOOR
 from sepframework.residual import StemsBack
 from sepframework.stft import STFT
@@ -171,12 +178,12 @@ class Streamer:
 
     def __init__(self, model: Separator, channels: int, sample_rate: int | None = None) -> None:
         self.model = streaming_model(model)
-        if channels < 1:
-            raise SeparationError(f"channels must be at least 1, got {channels}")
-        self.channels = channels
+        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
+            raise SeparationError(f"channels must be a whole number, at least 1, got {channels!r}")
+        self.channels = int(channels)
+        if sample_rate is not None:
+            check_sample_rate(sample_rate)
         self.sample_rate = self.model.sample_rate if sample_rate is None else sample_rate
-        if self.sample_rate < 1:
-            raise SeparationError(f"the sample rate must be positive, got {sample_rate}")
         self.analyzer = FrameAnalyzer(self.model.stft, channels)
         self.processor = self.model.frame_processor()
         self.adders = {name: OverlapAdder(self.model.stft, channels) for name in self.model.sources}
@@ -195,7 +202,9 @@ class Streamer:
     def process(self, block: np.ndarray) -> dict[str, np.ndarray]:
         """Add ``block`` (channels, n) and return the newly finished output of every source."""
         self._check_open()
-        block = np.asarray(block, dtype=np.float32)
+        block = np.asarray(block)
+        check_float_samples(block)
+        block = block.astype(np.float32, copy=False)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise SeparationError(f"blocks must be shaped ({self.channels}, samples), got {block.shape}")
         if not np.isfinite(block).all():

@@ -18,7 +18,7 @@ import click
 import numpy as np
 
 from sepframework.cli_options import offline_option
-from sepframework.interfaces import MAX_CHANNELS, SeparationError
+from sepframework.interfaces import MAX_CHANNELS, MIN_SAMPLE_RATE, SeparationError
 
 #: Little-endian sample formats: numpy dtype and full scale (None: float, unscaled).
 PCM_FORMATS = {"s16le": (np.dtype("<i2"), 32768.0), "f32le": (np.dtype("<f4"), None)}
@@ -27,7 +27,7 @@ DEFAULT_MODEL = "gru-stream"
 #: Accepted --rate (Hz): from 1 kHz, below which there is no music to separate and
 #: resampling to the model's rate multiplies the work (16x at 1 kHz for a 16 kHz model;
 #: 16000x, minutes per second of input, at 1 Hz), to 768 kHz, the highest PCM rate in use.
-RATE_RANGE = (1000, 768_000)
+RATE_RANGE = (MIN_SAMPLE_RATE, 768_000)
 #: Most --block frames (about 22 s at 48 kHz): larger blocks only add latency and memory.
 MAX_BLOCK = 2**20
 

@@ -179,10 +179,10 @@ def test_separate_keeps_a_mono_vector_shape_and_refuses_integer_or_transposed_au
                                               "divide 16-bit PCM by 32768"):
         model.separate((mono * 32767).astype(np.int16), 8000)
     stereo_as_read = np.stack([mono, mono], axis=1)  # (samples, channels), as soundfile.read gives it
-    with pytest.raises(SeparationError, match=r"audio shaped \(8000, 2\) looks like \(samples, channels\); pass audio.T"):
+    with pytest.raises(SeparationError, match=r"audio shaped \(8000, 2\) looks like \(samples, channels\); pass its transpose \(.T\)"):
         model.separate(stereo_as_read, 8000)
-    for rate in (0, -8000, None, float("inf"), True):
-        with pytest.raises(SeparationError, match=f"sample_rate must be a positive number of Hz, got {rate}"):
+    for rate in (0, -8000, None, float("inf"), True, 999):
+        with pytest.raises(SeparationError, match=f"sample_rate must be a number of Hz, at least 1000, got {rate}"):
             model.separate(mono, rate)
 
 
@@ -200,3 +200,19 @@ def test_a_bad_segment_length_of_the_model_names_the_model_not_the_option() -> N
     with pytest.raises(SeparationError, match=r"^the model's .*ShortSegment.segment_seconds 1.5 s is too short for "
                                               r"the model's overlap; use at least 4.00 s$"):
         plan_segments(ShortSegment(), None)
+
+
+def test_a_generator_reusing_its_buffer_gets_the_same_result() -> None:
+    audio = np.random.default_rng(2).standard_normal((2, 8000 * 5)).astype(np.float32)
+    model = FIRSeparator()
+    segment, overlap = plan_segments(model, 1.0)
+
+    def reused_buffer():
+        buffer = np.empty((2, 1000), dtype=np.float32)
+        for start in range(0, audio.shape[1], 1000):
+            buffer[:] = audio[:, start : start + 1000]
+            yield buffer
+
+    parts = list(separate_stream(model, reused_buffer(), segment, overlap))
+    vocals = np.concatenate([part["vocals"] for part in parts], axis=1)
+    np.testing.assert_allclose(vocals, joined(model, audio, segment, overlap, [1000])["vocals"], atol=1e-6)

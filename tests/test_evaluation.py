@@ -86,6 +86,11 @@ def test_mismatched_shapes_are_refused(name):
         get_evaluator(name).evaluate(references | {"accompaniment": references["accompaniment"][:1]}, estimates, RATE)
     with pytest.raises(SeparationError, match="must be shaped \\(channels, samples\\)"):
         get_evaluator(name).evaluate(references, estimates | {"vocals": estimates["vocals"][None]}, RATE)
+    as_read = {source: audio.T for source, audio in references.items()}  # soundfile.read's (samples, channels)
+    with pytest.raises(SeparationError, match=r"reference 'vocals' shaped \(16000, 2\) looks like \(samples, channels\)"):
+        get_evaluator(name).evaluate(as_read, {source: audio.T for source, audio in estimates.items()}, RATE)
+    with pytest.raises(SeparationError, match="sample_rate must be a number of Hz, at least 1000, got None"):
+        get_evaluator(name).evaluate(references, estimates, None)
 
 
 @pytest.mark.parametrize("name", ["v4", "gnsdr"])

@@ -123,8 +123,13 @@ def test_misuse_raises_clear_errors() -> None:
         Streamer(RepetSim(), channels=1)
     with pytest.raises(SeparationError, match="cannot stream"):
         Streamer(small_separator(bidirectional=True), channels=1)
-    with pytest.raises(SeparationError, match="the sample rate must be positive, got 0"):
-        Streamer(FixedSplit(), channels=1, sample_rate=0)
+    for rate in (0, float("nan")):
+        with pytest.raises(SeparationError, match=f"sample_rate must be a number of Hz, at least 1000, got {rate}"):
+            Streamer(FixedSplit(), channels=1, sample_rate=rate)
+    with pytest.raises(SeparationError, match="channels must be a whole number, at least 1, got 2.0"):
+        Streamer(FixedSplit(), channels=2.0)
+    with pytest.raises(SeparationError, match="audio must hold float samples .* got int16; divide 16-bit PCM by 32768"):
+        Streamer(FixedSplit(), channels=1).process(np.ones((1, 100), dtype=np.int16))
 
 
 def test_file_streaming_writes_the_offline_result(tmp_path: Path) -> None:
@@ -141,3 +146,20 @@ def test_file_streaming_writes_the_offline_result(tmp_path: Path) -> None:
         separate_file_streaming(source, model, spec, stems=["vocals"])
     with pytest.raises(SeparationError, match="unknown stem"):
         separate_file_streaming(source, model, spec, stems=["drums"])
+
+
+class ResidualSplit(FixedSplit):
+    residual_source = "accompaniment"
+
+
+def test_a_reused_input_buffer_does_not_change_what_was_already_given() -> None:
+    audio = np.random.default_rng(5).standard_normal((2, 35280)).astype(np.float32) * 0.1  # 0.8 s at 44.1 kHz
+    streamer = Streamer(ResidualSplit(), channels=2, sample_rate=44100)  # resampled: the residual uses the mixture
+    buffer, parts = np.empty((2, 512), dtype=np.float32), []
+    for start in range(0, audio.shape[1], 512):
+        n = audio[:, start : start + 512].shape[1]
+        buffer[:, :n] = audio[:, start : start + 512]
+        parts.append(streamer.process(buffer[:, :n]))
+    parts.append(streamer.flush())
+    stems = {name: np.concatenate([part[name] for part in parts], axis=1) for name in ("vocals", "accompaniment")}
+    np.testing.assert_allclose(stems["vocals"] + stems["accompaniment"], audio, atol=1e-6)

@@ -13,7 +13,7 @@ import numpy as np
 from sepframework.evaluation.aggregate import Accumulator, LengthWeightedMeans, MeanOverTracks, MedianOverTracks
 from sepframework.evaluation.bss import BssEvalBase
 from sepframework.evaluation.sisdr import si_sdr
-from sepframework.interfaces import Evaluator, SeparationError
+from sepframework.interfaces import Evaluator, SeparationError, check_layout, check_sample_rate
 
 
 def _backend(fast: bool) -> type[BssEvalBase]:
@@ -161,7 +161,8 @@ def _as_audio(label: str, audio: np.ndarray) -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float64)
     if audio.ndim == 1:
         audio = audio[None, :]
-    if audio.ndim != 2 or audio.shape[1] == 0:
+    check_layout(audio, label)
+    if audio.shape[1] == 0:
         raise SeparationError(f"{label} must be shaped (channels, samples) with samples, got shape {audio.shape}")
     if not np.all(np.isfinite(audio)):
         raise SeparationError(f"{label} contains NaN or infinite values")
@@ -173,8 +174,7 @@ def _stack(
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Source names (in the references' order) and (sources, channels, samples) arrays of the
     references and the estimates, checked to match."""
-    if sample_rate <= 0:
-        raise SeparationError(f"sample rate must be positive, got {sample_rate}")
+    check_sample_rate(sample_rate)
     if not references:
         raise SeparationError("no reference sources given")
     names = list(references)
