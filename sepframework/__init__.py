@@ -41,13 +41,16 @@ def separate_file(
     overwrite: bool = False,
     segment_seconds: float | None = None,
     device: str = "auto",
+    model_name: str | None = None,
 ) -> dict[str, Path]:
     """Separate an audio file and write its stems to ``outdir/<track>/<source>.<format>``.
 
     ``model`` is a model name, a model folder, a loaded :class:`Separator`, or ``None``
     for the default. ``stems`` is one source name or several. ``subtype`` and ``template``
-    are those of ``sep run`` (e.g. ``"PCM_16"``, ``"{model}/{track}-{source}.{ext}"``).
-    Returns the path written for each source.
+    are those of ``sep run`` (e.g. ``"PCM_16"``, ``"{model}/{track}-{source}.{ext}"``);
+    ``{model}`` is the model's name, or ``model_name`` (default for a loaded Separator: its
+    class name, so pass the name to keep two models of one class apart). Returns the path
+    written for each source.
     """
     from sepframework.pipeline import DEFAULT_TEMPLATE, OutputSpec
     from sepframework.pipeline import separate_file as _separate_file
@@ -55,7 +58,7 @@ def separate_file(
     if model is not None and not isinstance(model, (str, Separator)):
         raise SeparationError(f"model must be a name, a folder or a Separator, not {type(model).__name__}")
     stems = [stems] if isinstance(stems, str) else stems
-    name = type(model).__name__ if isinstance(model, Separator) else display_name(model)
+    name = model_name or (type(model).__name__ if isinstance(model, Separator) else display_name(model))
     separator = model if isinstance(model, Separator) else load(model, device=device)
     spec = OutputSpec(outdir=Path(outdir), template=template or DEFAULT_TEMPLATE, format=format, subtype=subtype,
                       overwrite=overwrite)

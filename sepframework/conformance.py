@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sepframework.engine import plan_segments, separate_stream
-from sepframework.interfaces import Separator, attribute_problem, stems_problem
+from sepframework.interfaces import SeparationError, Separator, attribute_problem, stems_problem
 
 #: Input rates :func:`check_shapes_and_rates` tries besides the model's own.
 OTHER_RATES = (44100, 22050)
@@ -64,10 +64,15 @@ def _check_stems(stems: object, model: Separator, shape: tuple[int, ...], contex
 def check_attributes(model: Separator) -> None:
     """``sample_rate`` a positive int, ``sources`` a non-empty tuple of distinct names,
     ``context_samples`` a non-negative int, ``residual_source`` None or one of the sources,
-    ``segment_seconds`` a positive number."""
+    ``segment_seconds`` a positive number, long enough for the segment overlap that
+    ``context_samples`` asks (what ``sep run`` uses)."""
     problem = attribute_problem(model)
     if problem is not None:
         raise ConformanceError(problem)
+    try:
+        plan_segments(model, None)
+    except SeparationError as error:
+        raise ConformanceError(str(error)) from None
 
 
 def check_block_output(model: Separator) -> None:

@@ -70,7 +70,15 @@ def separate_stream(
 
     Yields dicts of finished (channels, m) output blocks, one per source in ``sources``
     (default: all of the model's); their concatenation has exactly the input's length.
+    ``segment`` and ``overlap`` are samples at the model's rate, as :func:`plan_segments`
+    gives them.
     """
+    if not 0 <= 2 * overlap <= segment or segment < 1:
+        raise SeparationError(f"segment and overlap must satisfy 0 <= 2 * overlap <= segment and segment >= 1 "
+                              f"(see plan_segments), got {segment} and {overlap}")
+    unknown = [name for name in sources or () if name not in model.sources]
+    if unknown:
+        raise SeparationError(f"unknown source(s) {', '.join(unknown)}; the model gives {', '.join(model.sources)}")
     hop = segment - overlap
     fade_in = crossfade_weights(overlap, model.context_samples)
     kept = [name for name in model.sources if sources is None or name in sources]  # checked in this order

@@ -147,6 +147,11 @@ def test_a_model_folder_is_named_by_its_folder_in_the_outputs(tmp_path, write_wa
     written = sepframework.separate_file(song, str(tmp_path / "my-model") + "/", tmp_path / "api",
                                          template="{model}/{track}-{source}.{ext}")
     assert written == {source: tmp_path / f"api/my-model/song-{source}.wav" for source in ("vocals", "accompaniment")}
+    loaded = sepframework.load(str(tmp_path / "my-model"), device="cpu")
+    for name in (None, "mine"):
+        written = sepframework.separate_file(song, loaded, tmp_path / "api", stems="vocals", model_name=name,
+                                             template="{model}/{track}-{source}.{ext}")
+        assert written == {"vocals": tmp_path / f"api/{name or 'GRUSeparator'}/song-vocals.wav"}
 
 
 def test_a_failing_model_is_reported_per_file_and_the_batch_goes_on(tmp_path, write_wav) -> None:

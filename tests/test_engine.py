@@ -216,3 +216,15 @@ def test_a_generator_reusing_its_buffer_gets_the_same_result() -> None:
     parts = list(separate_stream(model, reused_buffer(), segment, overlap))
     vocals = np.concatenate([part["vocals"] for part in parts], axis=1)
     np.testing.assert_allclose(vocals, joined(model, audio, segment, overlap, [1000])["vocals"], atol=1e-6)
+
+
+@pytest.mark.parametrize(("segment", "overlap", "sources", "message"), [
+    (44100, 44100, None, "0 <= 2 \\* overlap <= segment"),
+    (0, 0, None, "segment >= 1"),
+    (1000, 2000, None, "got 1000 and 2000"),
+    (16000, 1000, ["drums"], "unknown source\\(s\\) drums; the model gives vocals, accompaniment"),
+])
+def test_separate_stream_refuses_unusable_arguments(segment: int, overlap: int, sources, message: str) -> None:
+    blocks = iter([np.zeros((1, 8000), dtype=np.float32)])
+    with pytest.raises(SeparationError, match=message):
+        next(separate_stream(FIRSeparator(), blocks, segment, overlap, sources))

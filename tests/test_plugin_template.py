@@ -34,6 +34,8 @@ class Flawed(Separator):
         super().__init__()
         self.flaw = flaw
         self.rng = np.random.default_rng()
+        if flaw == "context longer than its segments":
+            self.context_samples = 20 * self.sample_rate  # with the default 30 s segments
 
     @classmethod
     def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Flawed:
@@ -66,6 +68,8 @@ class Flawed(Separator):
         ("uses the whole signal", "check_chunked_matches_whole: chunked output of 'vocals' differs"),
         ("drops a source", "check_block_output: separate_block on 1 s of stereo: returned the sources ['vocals'], "
                            "without 'accompaniment'"),
+        ("context longer than its segments", "check_attributes: the model's Flawed.segment_seconds 30.0 s is too "
+                                             "short for the model's overlap; use at least 80.00 s"),
     ],
 )
 def test_the_conformance_suite_reports_each_flaw(flaw: str, failing_check: str) -> None:
