@@ -83,8 +83,12 @@ class Separator(ABC):
         """
 
     def to(self, device: str) -> Separator:
-        """Move the model to ``device`` (``"cpu"`` or ``"cuda"``); returns ``self``."""
-        self.device = device
+        """Move the model to ``device`` (``"cpu"``, ``"cuda"`` or ``"cuda:N"``; a
+        :class:`SeparationError` when there is no such device); returns ``self``. Overrides
+        move their tensors after :func:`~sepframework.loading.resolve_device` and call this."""
+        from sepframework.loading import resolve_device
+
+        self.device = resolve_device(device)
         return self
 
     def separate(self, audio: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
@@ -138,7 +142,7 @@ def check_float_samples(audio: np.ndarray) -> None:
 def check_layout(audio: np.ndarray, label: str = "audio") -> None:
     """A :class:`SeparationError` unless ``audio`` is 2-D and not evidently (samples,
     channels), the layout ``soundfile.read`` returns, which would be read wrongly."""
-    if audio.ndim != 2:
+    if audio.ndim != 2 or audio.shape[0] == 0:
         raise SeparationError(f"{label} must be shaped (channels, samples), got an array of shape {audio.shape}")
     if audio.shape[0] > MAX_CHANNELS >= audio.shape[1]:
         raise SeparationError(f"{label} shaped {audio.shape} looks like (samples, channels); pass its "

@@ -12,6 +12,8 @@ from sepframework.interfaces import SeparationError, Separator, attribute_proble
 
 def resolve_device(device: str = "auto") -> str:
     """``"auto"`` picks CUDA when available, else the CPU; others are checked."""
+    if device == "cpu":
+        return device  # without importing torch
     import torch
 
     if device == "auto":

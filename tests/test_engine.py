@@ -228,3 +228,11 @@ def test_separate_stream_refuses_unusable_arguments(segment: int, overlap: int, 
     blocks = iter([np.zeros((1, 8000), dtype=np.float32)])
     with pytest.raises(SeparationError, match=message):
         next(separate_stream(FIRSeparator(), blocks, segment, overlap, sources))
+
+
+def test_moving_a_model_to_a_device_that_is_not_there_is_a_clear_error() -> None:
+    with pytest.raises(SeparationError, match="unknown device 'gpu' \\(use auto, cpu or cuda\\)"):
+        FIRSeparator().to("gpu")
+    assert FIRSeparator().to("cpu").device == "cpu"
+    with pytest.raises(SeparationError, match="must be shaped \\(channels, samples\\), got an array of shape \\(0, 1000\\)"):
+        FIRSeparator().separate(np.zeros((0, 1000), dtype=np.float32), 8000)

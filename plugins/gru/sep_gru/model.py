@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from sepframework.interfaces import SeparationError, Separator
+from sepframework.loading import resolve_device
 from sepframework.registry import WEIGHTS_FILE
 from sepframework.stft import STFT
 from sepframework.weights import load_float32_state
@@ -93,6 +94,7 @@ class GRUSeparator(Separator):
         self.onnx_gru, self._loaded_weights = None, True
 
     def to(self, device: str) -> GRUSeparator:
+        device = resolve_device(device)
         self.network.to(device)
         if device == "cpu" and self._loaded_weights and self.onnx_gru is None:
             self.onnx_gru = OnnxGRU(self.network.gru)

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from sepframework.interfaces import SeparationError, Separator
+from sepframework.loading import resolve_device
 from sepframework.registry import WEIGHTS_FILE
 from sepframework.stft import STFT
 from sepframework.weights import load_float32_state
@@ -145,6 +146,7 @@ class UNetSeparator(Separator):
 
     def to(self, device: str) -> UNetSeparator:
         """Move to ``device``, as a bfloat16 channels-last copy where that is native."""
+        device = resolve_device(device)
         self.dtype = inference_dtype(device)
         self.network = copy.deepcopy(self.fused).to(device=device, dtype=self.dtype, memory_format=torch.channels_last)
         return super().to(device)
