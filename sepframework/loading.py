@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,22 @@ from sepframework.interfaces import SeparationError, Separator, attribute_proble
 
 
 def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` picks CUDA when available, else the CPU; others are checked."""
+    """``"auto"`` picks CUDA when available, else the CPU; ``"cpu"``, ``"cuda"`` and
+    ``"cuda:N"`` are checked to exist here (a :class:`SeparationError` otherwise)."""
     if device == "cpu":
         return device  # without importing torch
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    if not isinstance(device, str) or not re.fullmatch(r"cuda(:\d+)?", device):
+        raise SeparationError(f"unknown device '{device}' (use auto, cpu, cuda or cuda:N)")
+    if not torch.cuda.is_available():
         raise SeparationError(f"device '{device}' was requested but no CUDA GPU is available")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise SeparationError(f"unknown device '{device}' (use auto, cpu or cuda)")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise SeparationError(f"device '{device}' was requested but this machine has "
+                              f"{torch.cuda.device_count()} CUDA GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 

@@ -25,7 +25,7 @@ from sepframework.audio import (
 from sepframework.background import OrderedWorker, prefetched
 from sepframework.datasets import track_name
 from sepframework.engine import plan_segments, separate_stream
-from sepframework.interfaces import SeparationError, Separator
+from sepframework.interfaces import MIN_SAMPLE_RATE, SeparationError, Separator
 from sepframework.interrupts import raise_if_interrupted
 from sepframework.residual import StemsBack
 from sepframework.streaming import Streamer
@@ -134,6 +134,14 @@ def plan_outputs(
     return paths
 
 
+def _checked_rate(input_path: Path, reader: AudioReader) -> int:
+    """The file's sample rate; a clear error below :data:`MIN_SAMPLE_RATE` (no music lives there)."""
+    if reader.sample_rate < MIN_SAMPLE_RATE:
+        raise SeparationError(f"{input_path}: its sample rate, {reader.sample_rate} Hz, is below the "
+                              f"{MIN_SAMPLE_RATE} Hz the framework takes")
+    return reader.sample_rate
+
+
 def _resampled(blocks: Iterator[np.ndarray], rate_in: int, rate_out: int, channels: int) -> Iterator[np.ndarray]:
     if rate_in == rate_out:
         yield from blocks
@@ -218,7 +226,7 @@ def separate_file(
     segment, overlap = plan_segments(model, segment_seconds)
 
     with open_reader(input_path) as reader, contextlib.ExitStack() as stack:
-        rate, channels = reader.sample_rate, reader.channels
+        rate, channels = _checked_rate(input_path, reader), reader.channels
         writers = {
             name: stack.enter_context(
                 AudioWriter(path, rate, channels, format=output.format, subtype=output.subtype, overwrite=output.overwrite)
@@ -270,7 +278,7 @@ def separate_file_streaming(
     paths = plan_outputs(input_path, model, output, stems, model_name)
     stems = list(paths)
     with open_reader(input_path) as reader, contextlib.ExitStack() as stack:
-        streamer = Streamer(model, reader.channels, reader.sample_rate)
+        streamer = Streamer(model, reader.channels, _checked_rate(input_path, reader))
         writers = {
             name: stack.enter_context(AudioWriter(path, reader.sample_rate, reader.channels, format=output.format,
                                                   subtype=output.subtype, overwrite=output.overwrite))

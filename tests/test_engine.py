@@ -231,8 +231,23 @@ def test_separate_stream_refuses_unusable_arguments(segment: int, overlap: int, 
 
 
 def test_moving_a_model_to_a_device_that_is_not_there_is_a_clear_error() -> None:
-    with pytest.raises(SeparationError, match="unknown device 'gpu' \\(use auto, cpu or cuda\\)"):
+    with pytest.raises(SeparationError, match="unknown device 'gpu' \\(use auto, cpu, cuda or cuda:N\\)"):
         FIRSeparator().to("gpu")
     assert FIRSeparator().to("cpu").device == "cpu"
     with pytest.raises(SeparationError, match="must be shaped \\(channels, samples\\), got an array of shape \\(0, 1000\\)"):
         FIRSeparator().separate(np.zeros((0, 1000), dtype=np.float32), 8000)
+
+
+def test_a_gpu_index_beyond_the_machine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from sepframework.loading import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == "cuda:0"
+    with pytest.raises(SeparationError, match=r"device 'cuda:9' was requested but this machine has 1 CUDA GPU\(s\), "
+                                              r"cuda:0 to cuda:0"):
+        resolve_device("cuda:9")
+    with pytest.raises(SeparationError, match="unknown device 'cudax'"):
+        resolve_device("cudax")

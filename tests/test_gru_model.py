@@ -238,3 +238,8 @@ class TestGRUStreamConformance(SeparatorConformance):
 class TestBidirectionalGRUConformance(TestGRUStreamConformance):
     def make_model(self) -> GRUSeparator:
         return small_separator(bidirectional=True, chunk_frames=128)
+
+
+def test_moving_the_gru_to_a_missing_device_is_a_clear_error() -> None:
+    with pytest.raises(SeparationError, match="unknown device 'gpu'"):
+        small_separator().to("gpu")

@@ -218,3 +218,16 @@ def test_a_wav_arriving_through_a_named_pipe_is_read_whole(tmp_path, write_wav) 
         feeder.join(timeout=10)
     vocals, accompaniment = read(paths["vocals"])[0], read(paths["accompaniment"])[0]
     np.testing.assert_allclose(vocals + accompaniment, read(song)[0], atol=1e-6)
+
+
+def test_a_file_below_1000_hz_is_refused_alike_by_both_ways_of_separating(tmp_path, write_wav) -> None:
+    from sepframework.pipeline import separate_file_streaming
+    from tests.test_streaming import FixedSplit
+
+    song = write_wav("low.wav", seconds=1.0, rate=800)
+    message = "low.wav: its sample rate, 800 Hz, is below the 1000 Hz the framework takes"
+    with pytest.raises(SeparationError, match=message):
+        separate_file(song, FIRSeparator(), OutputSpec(outdir=tmp_path / "a"))
+    with pytest.raises(SeparationError, match=message):
+        separate_file_streaming(song, FixedSplit(), OutputSpec(outdir=tmp_path / "b"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -163,3 +163,8 @@ class TestUNetConformance(SeparatorConformance):
     def make_model(self) -> UNetSeparator:
         torch.manual_seed(0)
         return UNetSeparator(UNet().eval())
+
+
+def test_moving_the_unet_to_a_missing_device_is_a_clear_error(network: UNet) -> None:
+    with pytest.raises(SeparationError, match="unknown device 'gpu'"):
+        UNetSeparator(network, SMALL).to("gpu")
