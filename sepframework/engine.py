@@ -10,13 +10,11 @@ segment length, not on the input's.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Collection, Iterable, Iterator
 
 import numpy as np
 
-from sepframework.interfaces import SeparationError, Separator, checked_block
+from sepframework.interfaces import SeparationError, Separator, checked_block, is_finite_number
 
 #: Default crossfade between segments, in seconds.
 DEFAULT_OVERLAP_SECONDS = 1.0
@@ -34,7 +32,7 @@ def plan_segments(model: Separator, segment_seconds: float | None) -> tuple[int,
     chosen = segment_seconds is not None
     seconds = segment_seconds if chosen else model.segment_seconds
     named = "--segment" if chosen else f"the model's {type(model).__qualname__}.segment_seconds"
-    if not (isinstance(seconds, numbers.Real) and math.isfinite(seconds) and seconds > 0):
+    if not (is_finite_number(seconds) and seconds > 0):
         raise SeparationError(f"{named} must be a positive number of seconds, got {seconds!r}")
     if chosen and seconds < MIN_SEGMENT_SECONDS:
         raise SeparationError(f"--segment {seconds} s is too short; use at least {MIN_SEGMENT_SECONDS:g} s")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -122,13 +123,15 @@ class Separator(ABC):
         return {name: result[name] for name in self.sources}
 
 
+def is_finite_number(value: object) -> bool:
+    """Whether ``value`` is a finite real number (Python's or NumPy's; not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def check_sample_rate(sample_rate: object) -> None:
     """A :class:`SeparationError` unless ``sample_rate`` is a finite number of Hz of at
     least :data:`MIN_SAMPLE_RATE` (a wrong rate would resample to absurd lengths)."""
-    if isinstance(sample_rate, bool) or not (
-        isinstance(sample_rate, (int, float, np.number)) and math.isfinite(sample_rate)
-        and sample_rate >= MIN_SAMPLE_RATE
-    ):
+    if not (is_finite_number(sample_rate) and sample_rate >= MIN_SAMPLE_RATE):
         raise SeparationError(f"sample_rate must be a number of Hz, at least {MIN_SAMPLE_RATE}, got {sample_rate!r}")
 
 
@@ -181,9 +184,7 @@ def attribute_problem(model: Separator | type[Separator], set_only: bool = False
     if residual is not None and isinstance(sources, tuple) and residual not in sources:
         return f"residual_source must be None or one of the sources {list(sources)}, got {residual!r}"
     segment = value("segment_seconds", 1.0)
-    if not isinstance(segment, (int, float, np.integer, np.floating)) or isinstance(segment, bool) or not (
-        math.isfinite(segment) and segment > 0
-    ):
+    if not (is_finite_number(segment) and segment > 0):
         return f"segment_seconds must be a positive number, got {segment!r}"
     return None
 

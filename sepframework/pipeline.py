@@ -134,12 +134,27 @@ def plan_outputs(
     return paths
 
 
-def _checked_rate(input_path: Path, reader: AudioReader) -> int:
-    """The file's sample rate; a clear error below :data:`MIN_SAMPLE_RATE` (no music lives there)."""
-    if reader.sample_rate < MIN_SAMPLE_RATE:
-        raise SeparationError(f"{input_path}: its sample rate, {reader.sample_rate} Hz, is below the "
+def _open_outputs(
+    stack: contextlib.ExitStack, input_path: Path, reader: AudioReader, paths: dict[str, Path], output: OutputSpec,
+    progress: bool,
+) -> tuple[dict[str, AudioWriter], tqdm]:
+    """An atomic writer for each stem path and a progress bar over the input's samples, both
+    closed by ``stack``; a clear error first for a rate below :data:`MIN_SAMPLE_RATE`."""
+    rate, channels = reader.sample_rate, reader.channels
+    if rate < MIN_SAMPLE_RATE:
+        raise SeparationError(f"{input_path}: its sample rate, {rate} Hz, is below the "
                               f"{MIN_SAMPLE_RATE} Hz the framework takes")
-    return reader.sample_rate
+    writers = {
+        name: stack.enter_context(
+            AudioWriter(path, rate, channels, format=output.format, subtype=output.subtype, overwrite=output.overwrite)
+        )
+        for name, path in paths.items()
+    }
+    duration = reader.info.duration
+    expected = reader.frames or (int(duration * rate) if duration else None)  # mp3/m4a: estimate
+    bar = stack.enter_context(tqdm(total=expected, unit="sample", unit_scale=True, disable=not progress,
+                                   desc=input_path.name, leave=False))
+    return writers, bar
 
 
 def _resampled(blocks: Iterator[np.ndarray], rate_in: int, rate_out: int, channels: int) -> Iterator[np.ndarray]:
@@ -226,17 +241,8 @@ def separate_file(
     segment, overlap = plan_segments(model, segment_seconds)
 
     with open_reader(input_path) as reader, contextlib.ExitStack() as stack:
-        rate, channels = _checked_rate(input_path, reader), reader.channels
-        writers = {
-            name: stack.enter_context(
-                AudioWriter(path, rate, channels, format=output.format, subtype=output.subtype, overwrite=output.overwrite)
-            )
-            for name, path in paths.items()
-        }
-        duration = reader.info.duration
-        expected = reader.frames or (int(duration * rate) if duration else None)  # mp3/m4a: estimate
-        bar = stack.enter_context(tqdm(total=expected, unit="sample", unit_scale=True, disable=not progress,
-                                       desc=input_path.name, leave=False))
+        writers, bar = _open_outputs(stack, input_path, reader, paths, output, progress)
+        rate, channels = reader.sample_rate, reader.channels
         stem_output = _StemOutput(reader, model, writers, bar)
         # decoding and resampling run ahead (by up to a segment), resampling back and
         # encoding behind, each in its own thread, while the model separates; both stop
@@ -278,14 +284,8 @@ def separate_file_streaming(
     paths = plan_outputs(input_path, model, output, stems, model_name)
     stems = list(paths)
     with open_reader(input_path) as reader, contextlib.ExitStack() as stack:
-        streamer = Streamer(model, reader.channels, _checked_rate(input_path, reader))
-        writers = {
-            name: stack.enter_context(AudioWriter(path, reader.sample_rate, reader.channels, format=output.format,
-                                                  subtype=output.subtype, overwrite=output.overwrite))
-            for name, path in paths.items()
-        }
-        bar = stack.enter_context(tqdm(total=reader.frames, unit="sample", unit_scale=True, disable=not progress,
-                                       desc=input_path.name, leave=False))
+        writers, bar = _open_outputs(stack, input_path, reader, paths, output, progress)
+        streamer = Streamer(model, reader.channels, reader.sample_rate)
         for block in reader.blocks(block_samples):
             raise_if_interrupted()
             bar.update(block.shape[1])
