@@ -13,11 +13,13 @@ deleted from the cache and never used.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sepframework.registry import (
     CARD_FILE,
@@ -26,16 +28,24 @@ from sepframework.registry import (
     RegistryError,
     card_metadata,
     check_loadable,
+    is_commit_sha,
     model_file_names,
     model_folder_files,
     read_config,
     sha256_of,
 )
 
+if TYPE_CHECKING:
+    import httpx2
+
 #: Prefix of model names that designate a Hub repository: ``hf://ORG/REPO[@REVISION]``.
 HUB_SCHEME = "hf://"
 DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_REVISION = "main"
+#: Seconds to wait for the Hub to connect or to answer a request (``huggingface_hub``'s
+#: client would wait for ever on a server that accepts connections and never answers).
+CONNECT_TIMEOUT_S = 10
+ANSWER_TIMEOUT_S = 60
 
 
 class HubError(RegistryError):
@@ -43,8 +53,18 @@ class HubError(RegistryError):
 
 
 def endpoint() -> str:
-    """The Hub's base URL (``HF_ENDPOINT``)."""
-    return os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
+    """The Hub's base URL (``HF_ENDPOINT``); a value that is not an http(s) URL is a :class:`HubError`."""
+    from urllib.parse import urlsplit
+
+    url = os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise HubError(f"HF_ENDPOINT '{url}' is not a Hub URL such as {DEFAULT_ENDPOINT} or http://127.0.0.1:8080")
+    return url
 
 
 def cache_dir() -> Path:
@@ -108,6 +128,16 @@ class RemoteFile:
         return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest() == self.blob_id
 
 
+def _matches_cache_name(path: Path) -> bool:
+    """Whether a cached file still has the content the Hub declared for it.
+
+    The cache names each file's content (``blobs/<digest>``) after the digest the Hub sent
+    with it: the LFS sha256 of weights, the git blob id of small files.
+    """
+    digest = path.resolve().name
+    return RemoteFile(digest if len(digest) == 64 else None, digest if len(digest) == 40 else None).matches(path)
+
+
 def cached_path(repo_id: str, revision: str, filename: str) -> Path | None:
     """The cached copy of a file at ``revision`` (a commit, or a branch as last seen)."""
     from huggingface_hub import try_to_load_from_cache
@@ -122,7 +152,9 @@ def _short(error: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _hub_errors(label: str, repo_id: str, revision: str, filename: str | None = None) -> Iterator[None]:
+def _hub_errors(
+    label: str, repo_id: str, revision: str, filename: str | None = None, *, downloading: bool = True
+) -> Iterator[None]:
     """Turn ``huggingface_hub`` and network errors into one-line :class:`HubError`."""
     import httpx2
     from huggingface_hub import errors
@@ -147,13 +179,37 @@ def _hub_errors(label: str, repo_id: str, revision: str, filename: str | None = 
             httpx2.TimeoutException) as error:
         raise HubError(
             f"{label}: cannot reach the Hub at {where} ({_short(error)}); check the network or HF_ENDPOINT"
+            + (" (or use --offline for models already in the cache)" if downloading else "")
         ) from error
-    except (httpx2.TransportError, OSError) as error:
-        what = f"'{filename}'" if filename else "the request"
-        raise HubError(
-            f"{label}: transfer of {what} from '{repo_id}' failed ({_short(error)}); run the command "
-            "again to retry"
-        ) from error
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+            raise _retry_error(label, repo_id, filename, error) from error
+        raise HubError(f"{label}: cannot use {error.filename or cache_dir()}: {error.strerror}") from error
+    except httpx2.TransportError as error:
+        raise _retry_error(label, repo_id, filename, error) from error
+
+
+def _retry_error(label: str, repo_id: str, filename: str | None, error: BaseException) -> HubError:
+    """A transfer that broke off and may succeed when tried again."""
+    what = f"'{filename}'" if filename else "the request"
+    return HubError(f"{label}: transfer of {what} from '{repo_id}' failed ({_short(error)}); run the command again to retry")
+
+
+def _time_limits() -> httpx2.Timeout:
+    """How long a Hub request may wait to connect and for each answer."""
+    import httpx2
+
+    return httpx2.Timeout(ANSWER_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+
+
+def _bounded_waits() -> None:
+    """Give ``huggingface_hub``'s shared HTTP client time limits (it has none by default)
+    for the requests that take no timeout of their own."""
+    from huggingface_hub import get_session
+
+    session = get_session()
+    if session.timeout.read is None:
+        session.timeout = _time_limits()
 
 
 def remote_files(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, RemoteFile]]:
@@ -161,7 +217,9 @@ def remote_files(repo_id: str, revision: str, label: str) -> tuple[str, dict[str
     from huggingface_hub import HfApi
 
     with _hub_errors(label, repo_id, revision):
-        info = HfApi(endpoint=endpoint()).model_info(repo_id, revision=revision, files_metadata=True)
+        info = HfApi(endpoint=endpoint()).model_info(
+            repo_id, revision=revision, files_metadata=True, timeout=_time_limits()
+        )
     files = {
         sibling.rfilename: RemoteFile(sibling.lfs.sha256 if sibling.lfs else None, sibling.blob_id)
         for sibling in info.siblings or []
@@ -173,6 +231,7 @@ def _download(repo_id: str, revision: str, filename: str, label: str) -> Path:
     """The cached copy of a file (``snapshots/<commit>/<filename>``), downloaded if needed."""
     from huggingface_hub import hf_hub_download
 
+    _bounded_waits()
     with _hub_errors(label, repo_id, revision, filename):
         return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir(), endpoint=endpoint()))
 
@@ -180,23 +239,29 @@ def _download(repo_id: str, revision: str, filename: str, label: str) -> Path:
 def _reject(path: Path, message: str) -> HubError:
     """Remove a cached file that failed verification (link and blob) and describe why."""
     blob = path.resolve()
-    path.unlink(missing_ok=True)
-    blob.unlink(missing_ok=True)
+    try:
+        path.unlink(missing_ok=True)
+        blob.unlink(missing_ok=True)
+    except OSError as error:
+        return HubError(f"{message}; it was not used, and could not be removed from the cache ({error.strerror})")
     return HubError(f"{message}; the file was removed from the cache and not used")
 
 
-def _offline_error(label: str, repo_id: str, revision: str, missing: list[str]) -> HubError:
+def _offline_error(label: str, repo_id: str, revision: str, missing: str, pull_name: str) -> HubError:
     return HubError(
-        f"{label}: offline mode is on and {', '.join(missing)} of '{repo_id}' at revision '{revision}' "
-        f"is not in the cache ({cache_dir()}); run `sep models pull hf://{repo_id}@{revision}` once while online"
+        f"{label}: offline mode is on and the cache ({cache_dir()}) lacks {missing} of '{repo_id}' at "
+        f"revision '{revision}'; run `sep models pull {pull_name}` once while online"
     )
 
 
-def download(repo_id: str, revision: str, sha256s: Mapping[str, str], label: str) -> dict[str, Path]:
+def download(
+    repo_id: str, revision: str, sha256s: Mapping[str, str], label: str, pull_name: str | None = None
+) -> dict[str, Path]:
     """Verified local copies of the files ``sha256s`` names, at commit ``revision``.
 
     Cached files are used without any network access; missing ones are downloaded (not
-    in offline mode). Each file must match its sha256.
+    in offline mode). Each file must match its sha256. ``pull_name`` is the model name the
+    offline error tells to pull (default ``hf://REPO@REVISION``).
     """
     for filename in sha256s:
         check_loadable(filename, label)
@@ -210,9 +275,9 @@ def download(repo_id: str, revision: str, sha256s: Mapping[str, str], label: str
             paths[filename] = cached
     if missing:
         if offline():
-            raise _offline_error(label, repo_id, revision, missing)
+            raise _offline_error(label, repo_id, revision, ", ".join(missing), pull_name or f"{HUB_SCHEME}{repo_id}@{revision}")
         commit, remote = remote_files(repo_id, revision, label)
-        for filename in missing:
+        for filename in sorted(missing, key=lambda name: name == CONFIG_FILE):  # the config last (see snapshot)
             if filename not in remote:
                 raise HubError(f"{label}: file '{filename}' not found in '{repo_id}' at revision '{revision}'")
             paths[filename] = _download(repo_id, commit, filename, label)
@@ -231,26 +296,49 @@ def snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Pa
     """The commit ``revision`` designates and verified local copies of its model files.
 
     Online, the revision is resolved on the Hub and each file is checked against the
-    digest the Hub declares. Offline, the copies cached by an earlier online run are used.
+    digest the Hub declares. Offline, or for a commit sha already in the cache, the copies
+    cached by an earlier online run are used, checked against the digests they are stored
+    under.
     """
-    if offline():
-        config = cached_path(repo_id, revision, CONFIG_FILE)
-        if config is None:
-            raise _offline_error(label, repo_id, revision, [CONFIG_FILE])
-        folder = config.parent  # snapshots/<commit>/
-        names = model_file_names(sorted(path.name for path in folder.iterdir()), label)
-        return folder.name, {name: folder / name for name in names}
+    if offline() or is_commit_sha(revision):
+        cached = _cached_snapshot(repo_id, revision, label)
+        if cached is not None:
+            return cached
+        if offline():
+            raise _offline_error(label, repo_id, revision, "the model files", f"{HUB_SCHEME}{repo_id}@{revision}")
     commit, remote = remote_files(repo_id, revision, label)
+    # The config comes last, through the revision as given, which records in the cache where
+    # a branch points: a cached config thus means its snapshot's other files are all there.
+    names = [name for name in model_file_names(sorted(remote), label) if name != CONFIG_FILE] + [CONFIG_FILE]
     paths = {}
-    for name in model_file_names(sorted(remote), label):
-        # Through the revision as given, so the cache records where a branch points (offline use).
-        path = _download(repo_id, revision, name, label)
+    for name in names:
+        path = _download(repo_id, revision if name == CONFIG_FILE else commit, name, label)
         if path.parent.name != commit:
             raise HubError(f"{label}: '{revision}' of '{repo_id}' moved during the download; run the command again")
         if not remote[name].matches(path):
             raise _reject(path, f"{label}: '{name}' from '{repo_id}' at {commit[:12]} does not match the Hub's hash")
         paths[name] = path
     return commit, paths
+
+
+def _cached_snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Path]] | None:
+    """The commit and verified model files of ``revision`` as an earlier online run cached
+    them (see :func:`snapshot`); ``None`` when they are not all there."""
+    config = cached_path(repo_id, revision, CONFIG_FILE)
+    if config is None:
+        return None
+    folder = config.parent  # snapshots/<commit>/
+    names = model_file_names(sorted(path.name for path in folder.iterdir()), label)
+    paths = {name: folder / name for name in names}
+    if not all(path.is_file() for path in paths.values()):
+        return None
+    for name, path in paths.items():
+        if not _matches_cache_name(path):
+            error = _reject(path, f"{label}: cached '{name}' of '{repo_id}' at {folder.name[:12]} does not match its hash")
+            with contextlib.suppress(OSError):
+                (folder / CONFIG_FILE).unlink()  # the snapshot is no longer complete
+            raise error
+    return folder.name, paths
 
 
 @dataclass(frozen=True)
@@ -283,7 +371,8 @@ def publish(
     from huggingface_hub import CommitOperationAdd, HfApi
 
     api = HfApi(endpoint=endpoint(), token=token)
-    with _hub_errors(label, repo_id, DEFAULT_REVISION):
+    _bounded_waits()
+    with _hub_errors(label, repo_id, DEFAULT_REVISION, downloading=False):
         api.create_repo(repo_id, exist_ok=True, private=private)
         commit = api.create_commit(
             repo_id,

@@ -212,7 +212,7 @@ def fetch(entry: ModelEntry) -> dict[str, Path]:
             f"model '{entry.name}' is not published on the Hub yet (no pinned revision) and its "
             f"files are missing from {bundled_folder(entry)}"
         )
-    return hub.download(entry.repo_id, entry.revision, entry.files, f"model '{entry.name}'")
+    return hub.download(entry.repo_id, entry.revision, entry.files, f"model '{entry.name}'", entry.name)
 
 
 def read_config(files: dict[str, Path]) -> dict[str, Any]:

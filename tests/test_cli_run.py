@@ -230,7 +230,8 @@ def test_offline_runs_bundled_models_and_explains_a_missing_hub_model(tmp_path, 
     hub = subprocess.run([*SEP, "run", "--offline", "--model", "hf://someone/sep-foo", str(song)], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=300)
     assert hub.returncode == 1
-    assert hub.stderr.startswith("error: model 'hf://someone/sep-foo': offline mode is on and config.json")
+    assert hub.stderr.startswith("error: model 'hf://someone/sep-foo': offline mode is on and the cache (")
+    assert "lacks the model files of 'someone/sep-foo' at revision 'main'" in hub.stderr
     assert "sep models pull" in hub.stderr and len(hub.stderr.strip().splitlines()) == 1
 
 

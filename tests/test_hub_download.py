@@ -3,7 +3,11 @@ caching, pinning, offline use, network failures, bad checksums, unsafe files."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import re
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -74,9 +78,9 @@ def test_offline_works_from_the_cache_and_fails_clearly_when_not_cached(
     assert registry.fetch(entry) == online
     assert registry.find(f"hf://{REPO}").files == branch.files  # the branch resolves from the cache
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
-    with pytest.raises(sephub.HubError, match=r"offline mode is on and config.json, model.safetensors of 'org/toy'") as raised:
+    with pytest.raises(sephub.HubError, match=r"offline mode is on and the cache \(.*\) lacks config.json, model.safetensors of 'org/toy'") as raised:
         registry.fetch(entry)
-    assert str(raised.value).endswith(f"run `sep models pull hf://org/toy@{entry.revision}` once while online")
+    assert str(raised.value).endswith("run `sep models pull toy` once while online")  # the name the user knows
     with pytest.raises(sephub.HubError, match="offline mode is on"):
         registry.find(f"hf://{REPO}")
 
@@ -89,6 +93,98 @@ def test_a_server_that_is_down_is_one_clear_error(hub, tmp_path, make_model_fold
     with pytest.raises(sephub.HubError, match=f"model 'toy': cannot reach the Hub at {endpoint}"):
         registry.fetch(entry)
     assert time.monotonic() - started < 5
+
+
+def test_a_hub_that_never_answers_is_a_clear_error_after_a_bounded_wait(tmp_path, monkeypatch) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "cache"))
+        monkeypatch.setattr(sephub, "ANSWER_TIMEOUT_S", 1)
+        outcome: list[BaseException] = []
+
+        def resolve() -> None:
+            try:
+                registry.find(f"hf://{REPO}")
+            except BaseException as error:  # noqa: BLE001 - handed to the test thread
+                outcome.append(error)
+
+        worker = threading.Thread(target=resolve, daemon=True)
+        worker.start()
+        worker.join(timeout=60)
+    assert not worker.is_alive(), "the Hub request is still waiting"
+    assert isinstance(outcome[0], sephub.HubError) and "cannot reach the Hub" in str(outcome[0])
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:9", "ftp://hub.example", "http://[::1"])
+def test_an_endpoint_that_is_not_a_url_is_named(monkeypatch, value) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", value)
+    with pytest.raises(sephub.HubError, match=f"HF_ENDPOINT '{re.escape(value)}' is not a Hub URL"):
+        registry.find(f"hf://{REPO}")
+
+
+def test_a_cached_commit_needs_no_network(hub, tmp_path, make_model_folder) -> None:
+    commit = hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    online = registry.find(f"hf://{REPO}@{commit}")
+    hub.requests.clear()
+    assert registry.find(f"hf://{REPO}@{commit}") == online
+    assert hub.requests == []
+
+
+def test_offline_hub_files_are_checked_against_the_digests_they_are_cached_under(
+    hub, tmp_path, monkeypatch, make_model_folder
+) -> None:
+    hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    weights = registry.fetch(registry.find(f"hf://{REPO}"))["model.safetensors"]
+    other = make_model_folder(tmp_path / "other", seed=1) / "model.safetensors"  # valid weights, not these
+    weights.resolve().write_bytes(other.read_bytes())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(
+        sephub.HubError, match=r"cached 'model.safetensors' of 'org/toy' at \w+ does not match its hash; the file was removed"
+    ):
+        registry.find(f"hf://{REPO}")
+    with pytest.raises(sephub.HubError, match="offline mode is on and the cache .* lacks the model files of 'org/toy' at revision 'main'"):
+        registry.find(f"hf://{REPO}")  # not a model without weights
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    entry = registry.find(f"hf://{REPO}")
+    assert registry.fetch(entry)["model.safetensors"].read_bytes() == (tmp_path / "toy/model.safetensors").read_bytes()
+
+
+def test_a_cached_file_deleted_behind_its_link_is_missing_offline(hub, tmp_path, monkeypatch, make_model_folder) -> None:
+    hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    registry.fetch(registry.find(f"hf://{REPO}"))["model.safetensors"].resolve().unlink()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(sephub.HubError, match=f"lacks the model files .*; run `sep models pull hf://{REPO}@main`"):
+        registry.find(f"hf://{REPO}")
+
+
+def test_an_interrupted_update_keeps_the_cached_branch_usable_offline(
+    hub, tmp_path, monkeypatch, make_model_folder
+) -> None:
+    old_commit = hub.add_folder(REPO, make_model_folder(tmp_path / "v1"))
+    assert registry.find(f"hf://{REPO}").revision == old_commit
+    hub.add_folder(REPO, make_model_folder(tmp_path / "v2", seed=1))
+    hub.break_file(REPO, "model.safetensors", "drop")
+    with pytest.raises(sephub.HubError, match="transfer of 'model.safetensors' from 'org/toy' failed"):
+        registry.find(f"hf://{REPO}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert registry.find(f"hf://{REPO}").revision == old_commit
+
+
+def test_a_bad_file_that_cannot_be_removed_is_still_refused(hub, tmp_path, monkeypatch, make_model_folder) -> None:
+    _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
+    weights = registry.fetch(entry)["model.safetensors"].resolve()
+    weights.write_bytes(b"x" + weights.read_bytes()[1:])
+
+    def read_only(path: Path, missing_ok: bool = False) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(
+        sephub.HubError, match=r"does not match its sha256 .*; it was not used, and could not be removed from the cache"
+    ):
+        registry.fetch(entry)
 
 
 @pytest.mark.parametrize(

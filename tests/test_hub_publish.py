@@ -170,6 +170,6 @@ def test_a_hub_that_is_down_is_one_line_on_the_command_line(hub, sep_env, tmp_pa
     assert result.returncode == 1
     assert re.fullmatch(
         f"error: model 'hf://org/toy': cannot reach the Hub at {re.escape(endpoint)} "
-        r"\(.*\); check the network or HF_ENDPOINT\n",
+        r"\(.*\); check the network or HF_ENDPOINT \(or use --offline for models already in the cache\)\n",
         result.stderr,
     ), result.stderr
