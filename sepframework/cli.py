@@ -249,6 +249,9 @@ _HELP_INSTEAD = getattr(click.exceptions, "NoArgsIsHelpError", ())
 def main() -> None:
     """Entry point: user errors are one line on stderr, never a traceback."""
     warnings.showwarning = _show_warning
+    # huggingface_hub's progress notes ("Trying to resume download...") are not sep's
+    # messages; its errors reach the user as sep's one-line errors.
+    os.environ.setdefault("HF_HUB_VERBOSITY", "error")
     _interrupt_on_sigterm()
     keep_freed_memory()
     try:

@@ -37,6 +37,7 @@ from sepframework.registry import (
 
 if TYPE_CHECKING:
     import httpx2
+    from huggingface_hub import HfApi
 
 #: Prefix of model names that designate a Hub repository: ``hf://ORG/REPO[@REVISION]``.
 HUB_SCHEME = "hf://"
@@ -349,6 +350,8 @@ class Publication:
     revision: str
     files: dict[str, str]
     uploaded: tuple[str, ...]
+    #: Whether the repository already held these files, so no commit was made.
+    unchanged: bool = False
 
 
 def publish(
@@ -374,6 +377,7 @@ def publish(
     _bounded_waits()
     with _hub_errors(label, repo_id, DEFAULT_REVISION, downloading=False):
         api.create_repo(repo_id, exist_ok=True, private=private)
+        head = _head_commit(api, repo_id)
         commit = api.create_commit(
             repo_id,
             operations=[CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in uploads],
@@ -384,4 +388,15 @@ def publish(
         revision=commit.oid,
         files={path.name: sha256_of(path) for path in files},
         uploaded=tuple(path.name for path in uploads),
+        unchanged=commit.oid == head,
     )
+
+
+def _head_commit(api: HfApi, repo_id: str) -> str | None:
+    """The commit the default branch of ``repo_id`` points to (``None`` while it has none)."""
+    from huggingface_hub import errors
+
+    try:
+        return api.repo_info(repo_id, revision=DEFAULT_REVISION, timeout=_time_limits()).sha
+    except errors.RevisionNotFoundError:
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -50,13 +51,16 @@ def publish(name: str, repo_id: str, folder: Path | None, token: str | None, pri
     Prints the new revision and the sha256s to pin in the registry index.
     """
     folder = folder or registry_dir() / name
+    entry = entry_from_folder(name, folder, repo_id) if write_index else None  # checked before uploading
     published = hub.publish(folder, repo_id, token=token, private=private, message=message)
-    click.echo(f"published {', '.join(published.uploaded)} to {repo_id} at revision {published.revision}")
+    if published.unchanged:
+        click.echo(f"{repo_id} already holds these files: nothing published, revision {published.revision}")
+    else:
+        click.echo(f"published {', '.join(published.uploaded)} to {repo_id} at revision {published.revision}")
     pin = {"repo_id": published.repo_id, "revision": published.revision, "files": published.files}
     click.echo(f"pin in the index entry of '{name}':\n{json.dumps(pin, indent=2)}")
-    if write_index:
-        entry = entry_from_folder(name, folder, repo_id, published.revision)
-        click.echo(f"updated {write_entry(entry)}")
+    if entry is not None:
+        click.echo(f"updated {write_entry(dataclasses.replace(entry, revision=published.revision))}")
 
 
 @registry.command()

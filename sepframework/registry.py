@@ -297,13 +297,25 @@ def card_metadata(path: Path) -> dict[str, Any]:
         dataset[result.metric_name or result.metric_type] = result.metric_value
     scores = path.with_name(METRICS_FILE)
     if not metrics and scores.is_file():
-        metrics = json.loads(scores.read_text()).get("validation", {})
+        metrics = _validation_scores(scores)
     paragraphs = [p.strip() for p in card.text.split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
     return {
         "license": card.data.license,
         "description": " ".join(paragraphs[0].split()) if paragraphs else "",
         "metrics": metrics,
     }
+
+
+def _validation_scores(path: Path) -> dict[str, dict[str, float]]:
+    """The ``validation`` scores of a training run's ``metrics.json``."""
+    try:
+        scores = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RegistryError(f"{path} is not valid JSON ({error})") from None
+    validation = scores.get("validation", {}) if isinstance(scores, dict) else None
+    if not isinstance(validation, dict) or not all(isinstance(value, dict) for value in validation.values()):
+        raise RegistryError(f'{path} should hold {{"validation": {{source: {{metric: value}}}}}} as `sep train` writes it')
+    return validation
 
 
 def model_file_names(names: list[str], owner: str) -> list[str]:
@@ -348,6 +360,7 @@ def entry_from_folder(
     plugin, sample_rate, sources = _plugin_metadata(config, {path.name: path for path in files}, f"model '{name}'")
     card = card_metadata(folder / CARD_FILE)
     sha256s = {path.name: sha256_of(path) for path in files}
+    _check_bundled_copy_agrees(name, folder, sha256s)
     previous = index().get(name)
     repo_id = repo_id or (previous.repo_id if previous else None)
     if not repo_id:
@@ -369,6 +382,22 @@ def entry_from_folder(
         metrics=card["metrics"],
         default=previous.default if previous else False,
     )
+
+
+def _check_bundled_copy_agrees(name: str, folder: Path, sha256s: dict[str, str]) -> None:
+    """Refuse an entry for ``folder`` that ``registry/NAME`` holds other files of: loading
+    would take the bundled copy and reject it, as it no longer matches the entry."""
+    bundled = registry_dir() / name
+    paths = [bundled / filename for filename in sha256s]
+    if folder.resolve() == bundled.resolve() or not all(path.is_file() for path in paths):
+        return
+    differing = [path.name for path in paths if sha256_of(path) != sha256s[path.name]]
+    if differing:
+        raise RegistryError(
+            f"{bundled} holds another {', '.join(differing)} than {folder}, and sep would refuse model "
+            f"'{name}' as its bundled files would not match the entry; copy the files of {folder} to "
+            f"{bundled}, or choose another name"
+        )
 
 
 def write_entry(entry: ModelEntry) -> Path:

@@ -83,6 +83,7 @@ def test_republishing_unchanged_files_makes_no_new_commit(hub, tmp_path, make_mo
     first = sephub.publish(folder, "org/toy")
     second = sephub.publish(folder, "org/toy")
     assert second.revision == first.revision
+    assert (first.unchanged, second.unchanged) == (False, True)
     assert len(hub.repos["org/toy"].commits) == 1
     assert first.uploaded == ("config.json", "model.safetensors", "README.md")
 
@@ -173,3 +174,36 @@ def test_a_hub_that_is_down_is_one_line_on_the_command_line(hub, sep_env, tmp_pa
         r"\(.*\); check the network or HF_ENDPOINT \(or use --offline for models already in the cache\)\n",
         result.stderr,
     ), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Bad Name", "'Bad Name' is not a usable model name"),
+        ("toy", "holds another config.json, model.safetensors than"),  # registry/toy is another model
+    ],
+)
+def test_publish_write_index_refuses_an_unusable_entry_before_uploading(
+    hub, sep_env, tmp_path, empty_registry, make_model_folder, name, message
+) -> None:
+    make_model_folder(empty_registry / "toy", n_fft=256)
+    folder = make_model_folder(tmp_path / "run", n_fft=512, seed=1)
+    before = (empty_registry / "index.json").read_text() if (empty_registry / "index.json").exists() else None
+    result = sep("registry", "publish", name, "--repo", "org/toy", "--folder", folder, "--write-index",
+                 env=sep_env, cwd=tmp_path)
+    assert result.returncode == 1 and message in " ".join(result.stderr.split()), result.stderr
+    assert "Traceback" not in result.stderr
+    assert hub.requests == [] and "org/toy" not in hub.repos
+    after = (empty_registry / "index.json").read_text() if (empty_registry / "index.json").exists() else None
+    assert after == before
+
+
+def test_republishing_on_the_command_line_says_nothing_changed(hub, sep_env, tmp_path, make_model_folder) -> None:
+    folder = make_model_folder(tmp_path / "toy")
+    runs = [sep("registry", "publish", "toy", "--repo", "org/toy", "--folder", folder, env=sep_env, cwd=tmp_path)
+            for _ in range(2)]
+    revision = hub.repos["org/toy"].branches["main"]
+    assert runs[0].stdout.startswith(f"published config.json, model.safetensors, README.md to org/toy at revision {revision}\n")
+    assert runs[1].stdout.startswith(f"org/toy already holds these files: nothing published, revision {revision}\n")
+    assert "model.safetensors: 100%" in runs[0].stderr  # the upload's progress bar
+    assert "No files have been modified" not in runs[1].stderr  # huggingface_hub's log lines are off

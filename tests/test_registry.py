@@ -195,3 +195,33 @@ def test_pulling_a_bundled_model_only_verifies_it(empty_registry: Path, monkeypa
     registry.write_entry(registry.entry_from_folder("toy", folder, "org/toy"))
     assert f"toy: 2 file(s) bundled in {folder}, verified" in invoke(models_command, "pull", "toy", "--offline")
     assert sephub.offline()
+
+
+def test_an_entry_that_would_disagree_with_the_bundled_copy_is_refused(empty_registry, make_model_folder, tmp_path) -> None:
+    bundled = make_model_folder(empty_registry / "toy", n_fft=256)
+    invoke(registry_command, "add", "toy", "--repo", "org/toy")
+    other = make_model_folder(tmp_path / "other", n_fft=512, seed=1)
+    result = CliRunner().invoke(registry_command, ["add", "toy", "--revision", COMMIT, "--folder", str(other)])
+    assert result.exit_code == 1 and isinstance(result.exception, registry.RegistryError)
+    assert str(result.exception) == (
+        f"{bundled} holds another config.json, model.safetensors than {other}, and sep would refuse model 'toy' "
+        f"as its bundled files would not match the entry; copy the files of {other} to {bundled}, or choose another name"
+    )
+    assert registry.index()["toy"].files["config.json"] == registry.sha256_of(bundled / "config.json")
+    assert registry.fetch(registry.index()["toy"])["config.json"] == bundled / "config.json"  # still loads
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", r"metrics\.json is not valid JSON"),
+        ('["a list"]', r'metrics\.json should hold \{"validation"'),
+        ('{"validation": {"vocals": 3.2}}', r'metrics\.json should hold \{"validation"'),
+    ],
+)
+def test_a_malformed_metrics_json_is_named(empty_registry, make_model_folder, content, message) -> None:
+    folder = make_model_folder(empty_registry / "toy")
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n# toy\n\nTrained.\n")
+    (folder / "metrics.json").write_text(content)
+    with pytest.raises(registry.RegistryError, match=message):
+        registry.entry_from_folder("toy", folder, "org/toy")
