@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from typing import BinaryIO
 
@@ -57,11 +58,33 @@ def encode_pcm(audio: np.ndarray, fmt: str) -> bytes:
     return np.ascontiguousarray(interleaved, dtype=dtype).tobytes()
 
 
+def _written_file(path: str) -> tuple[int, int] | str:
+    """What writing to ``path`` (``-``: stdout) reaches: an existing file's (device, inode),
+    so that ``/dev/stdout`` and ``-`` or two links to one file compare equal; else the real path."""
+    try:
+        info = os.fstat(sys.stdout.fileno()) if path == "-" else os.stat(path)
+    except (OSError, AttributeError, ValueError):  # no such file yet, or no stdout
+        return path if path == "-" else os.path.realpath(path)
+    return info.st_dev, info.st_ino
+
+
+def _stdin_file() -> tuple[int, int] | None:
+    """The (device, inode) of the regular file standard input reads, if it is one."""
+    try:
+        info = os.fstat(sys.stdin.fileno())
+    except (OSError, AttributeError, ValueError):  # no stdin, or not a file descriptor
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
+
+
 def check_targets(targets: dict[str, str], overwrite: bool) -> None:
-    """A :class:`SeparationError` when stems share an output or would replace a file without ``overwrite``."""
-    seen: dict[str, str] = {}
+    """A :class:`SeparationError` when stems share an output, would replace the file on
+    standard input, or would replace a file without ``overwrite``."""
+    seen: dict[tuple[int, int] | str, str] = {}
     for name, path in targets.items():
-        where = path if path == "-" else os.path.realpath(path)
+        where = _written_file(path)
+        if where == _stdin_file():
+            raise SeparationError(f"--{name} {path} is the file on standard input: write the stems elsewhere")
         if where in seen:
             if path == "-":
                 raise SeparationError("only one stem can go to stdout (-); write the other to a file or named pipe")

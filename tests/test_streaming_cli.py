@@ -165,6 +165,26 @@ def test_a_closed_stdin_or_stdout_is_one_error_line(models: dict, tmp_path: Path
     assert not (tmp_path / "vocals.raw").exists()
 
 
+def test_the_file_on_stdin_is_never_an_output(models: dict, tmp_path: Path) -> None:
+    song = tmp_path / "song.raw"
+    song.write_bytes(encode_pcm(noise(1, 8000), "s16le"))
+    before = song.read_bytes()
+    with song.open("rb") as stdin:
+        result = subprocess.run([*SEP_STREAM, "--model", "test-stream", "-q", "--overwrite", "--vocals", "song.raw"],
+                                cwd=tmp_path, stdin=stdin, capture_output=True, timeout=300)
+    assert (result.returncode, result.stderr.decode()) == (
+        1, "error: --vocals song.raw is the file on standard input: write the stems elsewhere\n")
+    assert song.read_bytes() == before
+
+
+def test_dev_stdout_and_dash_are_one_output(models: dict, tmp_path: Path) -> None:
+    result = subprocess.run([*SEP_STREAM, "--model", "test-stream", "-q", "--vocals", "/dev/stdout",
+                             "--accompaniment", "-"], input=encode_pcm(noise(1, 8000), "s16le"),
+                            capture_output=True, timeout=300)
+    assert (result.returncode, result.stdout) == (1, b"")
+    assert result.stderr.decode() == "error: only one stem can go to stdout (-); write the other to a file or named pipe\n"
+
+
 def test_sep_run_stream_separates_a_file_block_by_block(models: dict[str, GRUSeparator], tmp_path: Path) -> None:
     audio = tones(2, 22050 + 99, 22050, seed=3)
     source = tmp_path / "song.wav"
