@@ -14,7 +14,8 @@ import click
 
 from sepframework import __version__
 from sepframework.allocator import keep_freed_memory
-from sepframework.cli_options import offline_option
+from sepframework.cli_options import FiniteFloatRange, offline_option
+from sepframework.engine import MIN_SEGMENT_SECONDS
 from sepframework.interfaces import SeparationError, SeparationWarning
 from sepframework.interrupts import exit_status, raise_if_interrupted, request_interrupt
 
@@ -137,7 +138,7 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
 @click.option("--format", "fmt", type=click.Choice(["wav", "flac", "mp3"]), default="wav", show_default=True, help="Output format.")
 @click.option("--subtype", default=None, help="Sample format, e.g. PCM_16, PCM_24, FLOAT (default: FLOAT for wav, PCM_24 for flac).")
 @click.option("--stems", default=None, help="Comma-separated sources to write, e.g. vocals (default: all).")
-@click.option("--segment", type=float, default=None, help="Seconds of audio separated at once, at least 1 and twice the model's segment overlap "
+@click.option("--segment", type=FiniteFloatRange(min=MIN_SEGMENT_SECONDS), default=None, help="Seconds of audio separated at once, at least 1 and twice the model's segment overlap "
                    "(2.05 for the GRUs): memory vs. speed [default: the model's choice].")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--stream", is_flag=True, help="Process block by block as a live stream would (causal models such as gru-stream).")

@@ -80,12 +80,19 @@ class TrackEntry:
         return _READERS[self.layout](self, sample_rate)
 
 
+def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """Files under ``folder`` whose names end with one of ``suffixes``; links to missing
+    files included, so that reading them names them instead of skipping a track silently."""
+    return sorted(path for path in folder.rglob("*") if path.name.lower().endswith(suffixes)
+                  and (path.is_file() or (path.is_symlink() and not path.exists())))
+
+
 def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DATASET_EXTENSIONS)
+    return _files(folder, DATASET_EXTENSIONS)
 
 
 def _stem_mp4_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(STEM_MP4_SUFFIX))
+    return _files(folder, (STEM_MP4_SUFFIX,))
 
 
 def detect_layout(root: str | Path) -> str:

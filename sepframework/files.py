@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from sepframework.interfaces import SeparationError
 
 
 @contextmanager
@@ -35,3 +37,28 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
 def write_text_atomically(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path``, synced to disk before it takes the name."""
     write_bytes_atomically(path, text.encode("utf-8"))
+
+
+@contextmanager
+def output_folder(path: Path, option: str) -> Iterator[Path]:
+    """:func:`make_output_folder` for the block's outputs; the folders created here are
+    removed again if the block fails before writing anything into them."""
+    created = [folder for folder in (path, *path.parents) if not folder.exists()]  # deepest first
+    make_output_folder(path, option)
+    try:
+        yield path
+    except BaseException:
+        with suppress(OSError):  # stops at a folder that is not empty: it holds what the block wrote
+            for folder in created:
+                folder.rmdir()
+        raise
+
+
+def make_output_folder(path: Path, option: str) -> None:
+    """Create the folder ``path`` given with ``option`` (and its parents), or say why it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise SeparationError(f"{option} {path} is a file, not a folder") from None
+    except OSError as error:
+        raise SeparationError(f"{option} {path}: cannot create this folder ({error.strerror or error})") from None

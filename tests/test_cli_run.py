@@ -74,10 +74,6 @@ def test_glob_inputs_and_a_glob_that_matches_nothing(tmp_path, write_wav) -> Non
 def test_bad_option_values_are_one_error_line_before_any_input_is_separated(tmp_path, write_wav) -> None:
     songs = [str(write_wav(name, seconds=1.0, rate=16000)) for name in ("a.wav", "b.wav")]
     for args, message in [
-        (["--segment", "0"], "--segment must be a positive number of seconds, got 0.0"),
-        (["--segment", "nan"], "--segment must be a positive number of seconds, got nan"),
-        (["--segment", "inf"], "--segment must be a positive number of seconds, got inf"),
-        (["--segment", "0.001"], "--segment 0.001 s is too short; use at least 1 s"),
         (["--template", "{nope}.{ext}"], "bad output template '{nope}.{ext}'"),
         (["--template", "{track.x}.{ext}"], "bad output template '{track.x}.{ext}'"),
         (["--model", "hf://bad name/x"], "'bad name/x' is not a Hub repository id"),
@@ -98,6 +94,19 @@ def test_bad_option_values_are_one_error_line_before_any_input_is_separated(tmp_
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert not (tmp_path / "separated").exists()
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("0", "0.0 is not in the range x>=1.0."),
+    ("0.001", "0.001 is not in the range x>=1.0."),
+    ("nan", "'nan' is not a finite number."),
+    ("inf", "'inf' is not a finite number."),
+])
+def test_a_segment_no_model_can_use_is_a_usage_error(tmp_path, write_wav, value, message) -> None:
+    song = write_wav("a.wav", seconds=1.0, rate=16000)
+    result = sep("run", "--model", "repet-sim", "--segment", value, song, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (
+        2, f"error: Invalid value for '--segment': {message} (see `sep run --help`)\n")
 
 
 def test_separating_a_folder_again_skips_the_stems_written_inside_it(tmp_path, write_wav) -> None:

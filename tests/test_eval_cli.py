@@ -384,3 +384,11 @@ def test_the_default_results_folder_names_a_model_folder_by_its_name_however_it_
     outs = {default_out(model, Path("data"), "gnsdr") for model in ("runs/gru", "./runs/gru/", str(tmp_path / "runs/gru"))}
     assert outs == {Path("eval-results/gru-data-gnsdr")}
     assert default_out("hf://org/repo@main", Path("data"), "gnsdr") == Path("eval-results/hf_org_repo_main-data-gnsdr")
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    data = write_mir1k(tmp_path / "mir", clips=1)
+    (tmp_path / "file").write_text("not a folder")
+    code, _, err = sep_eval("--model", "repet-sim", "-o", str(tmp_path / "file" / "sub"), str(data),
+                            monkeypatch=monkeypatch, capsys=capsys)
+    assert (code, err) == (1, f"error: --out {tmp_path / 'file' / 'sub'}: cannot create this folder (Not a directory)\n")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sepframework.files import atomic_path, write_text_atomically
+from sepframework.files import atomic_path, output_folder, write_text_atomically
+from sepframework.interfaces import SeparationError
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -32,3 +33,17 @@ def test_written_files_get_the_permissions_of_any_new_file(tmp_path: Path) -> No
     plain.write_text("x")
     write_text_atomically(atomic, "x")
     assert atomic.stat().st_mode == plain.stat().st_mode
+
+
+def test_output_folders_made_for_a_block_that_fails_are_removed_unless_written_to(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), output_folder(tmp_path / "a" / "b", "--out"):
+        assert (tmp_path / "a" / "b").is_dir()
+        raise RuntimeError("failed before writing")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError), output_folder(tmp_path / "a" / "b", "--out") as folder:
+        (folder / "log.jsonl").write_text("kept")
+        raise RuntimeError("failed after writing")
+    assert (tmp_path / "a" / "b" / "log.jsonl").read_text() == "kept"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SeparationError, match=r"^--out .*file is a file, not a folder$"), output_folder(tmp_path / "file", "--out"):
+        pass

@@ -485,3 +485,68 @@ def test_a_broken_or_ambiguous_trainer_is_one_clear_error(tmp_path: Path, monkey
     finally:
         monkeypatch.undo()
         plugins.refresh()
+
+
+class DivergesAtValidation(TinyTrainable):
+    """TinyTrainable whose model gives NaN from the ``nan_from``-th validation on (a diverged run)."""
+
+    def __init__(self, *args: Any, nan_from: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.nan_from, self.validations = nan_from, 0
+
+    def separator(self, model: torch.nn.Module, device: str) -> Separator:
+        self.validations += 1
+        if self.validations < self.nan_from:
+            return TinySeparator(model)
+        broken = TinyTrainable().build_model()
+        torch.nn.init.constant_(broken[0].weight, float("nan"))
+        return TinySeparator(broken.eval())
+
+
+def test_a_run_that_diverges_at_once_is_an_error_not_a_score(tmp_path: Path) -> None:
+    config = TrainConfig.for_trainable(TinyTrainable, epochs=3)
+    with pytest.raises(SeparationError, match=re.escape(
+            "epoch 1: the model gives NaN or infinite samples for ann_")) as error:
+        fit(DivergesAtValidation(), synthetic_tracks(), config, tmp_path)
+    assert str(error.value).endswith("so the training diverged; train again with a lower --learning-rate (now 0.01)")
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_a_run_that_diverges_later_stops_with_its_best_epoch(tmp_path: Path, caplog) -> None:
+    config = TrainConfig.for_trainable(TinyTrainable, epochs=4, patience=10)
+    result = fit(DivergesAtValidation(nan_from=3), synthetic_tracks(), config, tmp_path)
+    assert [entry["epoch"] for entry in result.history] == [1, 2] and result.best_epoch in (1, 2)
+    assert all(np.isfinite(entry["score"]) for entry in result.history)
+    assert "epoch 3: the model gives NaN or infinite samples" in caplog.text
+    assert f"stopping with epoch {result.best_epoch}'s model" in caplog.text
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (1e6, "weight 0.weight of the trained model is beyond float16's range (65504)"),
+    (float("inf"), "weight 0.weight of the trained model is NaN or infinite"),
+])
+def test_weights_that_float16_cannot_hold_are_not_exported(tmp_path: Path, value: float, message: str) -> None:
+    trainable = TinyTrainable()
+    model = trainable.build_model()
+    with torch.no_grad():
+        model[0].weight[0, 0, 0] = value
+    with pytest.raises(SeparationError, match=re.escape(message)):
+        export_model(trainable, model, "tiny", tmp_path / "out")
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_resume_refuses_other_data(tmp_path: Path) -> None:
+    trainable = TinyTrainable()
+    tracks = synthetic_tracks()
+    fit(trainable, tracks, TrainConfig.for_trainable(trainable, epochs=1), tmp_path)
+    with pytest.raises(SeparationError, match=re.escape(
+            f"--resume: {tmp_path} was trained on other data (12 of its 24 tracks are missing from --data, "
+            "0 are new); resume with its --data, or start over with --overwrite")):
+        fit(trainable, tracks[:12], TrainConfig.for_trainable(trainable, epochs=2), tmp_path, resume=True)
+
+
+def test_the_split_error_says_that_whole_songs_are_held_out(tmp_path: Path) -> None:
+    with pytest.raises(SeparationError, match=re.escape(
+            "the validation split holds out whole songs (clips named singer_song_NN are one song), and of 3 track(s) "
+            "in 1 song(s) it left 3 for training and 0 for validation; use more songs or another --valid-fraction")):
+        fit(TinyTrainable(), synthetic_tracks(songs=1, clips=3, singers=("ann",)), TrainConfig(), tmp_path)

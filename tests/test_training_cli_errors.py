@@ -30,9 +30,9 @@ SEP_TRAIN = [sys.executable, "-m", "sepframework.cli", "train"]
     ("--valid-fraction", "0", "0.0 is not in the range 0<x<1."),
     ("--valid-fraction", "1.5", "1.5 is not in the range 0<x<1."),
     ("--remix-probability", "1.1", "1.1 is not in the range 0<=x<=1."),
-    ("--gain-db", "-6", "-6.0 is not in the range x>=0."),
-    ("--gain-db", "inf", "'inf' is not a finite number."),
-    ("--crop-seconds", "0", "0.0 is not in the range x>0."),
+    ("--gain-db", "-6", "-6.0 is not in the range 0<=x<=40."),
+    ("--gain-db", "inf", "inf is not in the range 0<=x<=40."),
+    ("--crop-seconds", "0", "0.0 is not in the range 0<x<=600."),
     ("--pitch-semitones", "-1", "-1.0 is not in the range 0<=x<=12."),
     ("--pitch-semitones", "nan", "'nan' is not a finite number."),
     ("--num-threads", "0", "0 is not in the range x>=1."),
@@ -109,3 +109,34 @@ def test_a_model_argument_given_twice_is_an_error(tmp_path: Path) -> None:
                                         "--arg", "hidden_size=32"])
     assert isinstance(result.exception, SeparationError)
     assert str(result.exception) == "--arg hidden_size is given twice"
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--gain-db", "1e9", "1000000000.0 is not in the range 0<=x<=40."),
+    ("--crop-seconds", "1e6", "1000000.0 is not in the range 0<x<=600."),
+    ("--license", "", "'' is not a licence identifier such as mit, apache-2.0 or cc-by-nc-4.0"),
+    ("--license", "mit\ntags: [x]", "'mit\\ntags: [x]' is not a licence identifier such as mit"),
+])
+def test_settings_beyond_any_use_are_usage_errors(tmp_path: Path, option: str, value: str, message: str) -> None:
+    result = CliRunner().invoke(train, ["gru", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "out"),
+                                        option, value])
+    assert result.exit_code == 2
+    assert f"Error: Invalid value for '{option}': {message}" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_folder_that_cannot_be_made_fails_before_training(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    result = sep_train("gru", "--data", "nothing", "--out", "file/sub", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (1, "error: --out file/sub: cannot create this folder (Not a directory)\n")
+
+
+def test_running_out_of_memory_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def allocate(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 120000000000 bytes")
+
+    monkeypatch.setattr("sepframework.training.run.train_and_export", allocate)
+    result = CliRunner().invoke(train, ["gru", "--data", str(tmp_path), "--arg", "hidden_size=100000"])
+    assert isinstance(result.exception, SeparationError)
+    assert str(result.exception) == ("out of memory: lower --batch-size or --crop-seconds, or use a smaller model "
+                                     "(--arg)")

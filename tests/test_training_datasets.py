@@ -83,3 +83,10 @@ def test_unusable_folders_are_clear_errors(tmp_path: Path, make, message: str) -
     make(root)
     with pytest.raises(SeparationError, match=message):
         load_tracks(root)
+
+
+def test_a_link_to_a_missing_file_is_named_not_skipped(tmp_path: Path) -> None:
+    write(tmp_path / "amy_1_01.wav", noise(2, 3000, 0))
+    (tmp_path / "amy_2_01.wav").symlink_to(tmp_path / "moved" / "amy_2_01.wav")
+    with pytest.raises(SeparationError, match=r"amy_2_01\.wav: no such file"):
+        load_tracks(tmp_path)

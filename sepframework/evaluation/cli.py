@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from sepframework import __version__
 from sepframework.cli_options import offline_option
+from sepframework.files import output_folder
 from sepframework.interfaces import SeparationError
 from sepframework.loading import display_name, model_names
 
@@ -106,26 +107,27 @@ def eval_command(dataset: Path, model_name: str | None, metric: str | None, use_
     model = sepframework.load(model_name, device=device)
     name = model_name or sepframework.registry.default_model_name()
     out = out or default_out(name, dataset, metric)
-    log = ScoreLog.open(out / LOG_NAME, _settings(name, dataset, layout, metric, implementation), restart)
-    todo = [entry for entry in entries if entry.name not in log.scored]
-    if len(todo) < len(entries) and not quiet:
-        tqdm.write(f"resuming: {len(entries) - len(todo)} of {len(entries)} tracks already scored ({log.path})", file=sys.stderr)
-    failed = []
-    with tqdm(total=len(todo), unit="track", disable=quiet or not sys.stderr.isatty(), leave=False) as bar:
-        for score in score_tracks(model, todo, evaluator):
-            if score.error is None:
-                log.append(score)
-            else:
-                failed.append(score)
-                tqdm.write(f"error: {score.error}", file=sys.stderr)
-            bar.update()
-    scored = [log.scored[entry.name] for entry in entries if entry.name in log.scored]
-    if not scored:
-        raise SeparationError(f"no track could be scored ({len(failed)} failed); no report written")
-    header = {"sepframework": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-              "command": _command_line(name, dataset, metric, limit, use_museval), **log.settings, "limit": limit}
-    report = document(header, scored, failed, evaluator)
-    paths = write_reports(report, out)
+    with output_folder(out, "--out"):  # removed again if nothing is written into it
+        log = ScoreLog.open(out / LOG_NAME, _settings(name, dataset, layout, metric, implementation), restart)
+        todo = [entry for entry in entries if entry.name not in log.scored]
+        if len(todo) < len(entries) and not quiet:
+            tqdm.write(f"resuming: {len(entries) - len(todo)} of {len(entries)} tracks already scored ({log.path})", file=sys.stderr)
+        failed = []
+        with tqdm(total=len(todo), unit="track", disable=quiet or not sys.stderr.isatty(), leave=False) as bar:
+            for score in score_tracks(model, todo, evaluator):
+                if score.error is None:
+                    log.append(score)
+                else:
+                    failed.append(score)
+                    tqdm.write(f"error: {score.error}", file=sys.stderr)
+                bar.update()
+        scored = [log.scored[entry.name] for entry in entries if entry.name in log.scored]
+        if not scored:
+            raise SeparationError(f"no track could be scored ({len(failed)} failed); no report written")
+        header = {"sepframework": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  "command": _command_line(name, dataset, metric, limit, use_museval), **log.settings, "limit": limit}
+        report = document(header, scored, failed, evaluator)
+        paths = write_reports(report, out)
     if not quiet:
         click.echo(text_table(report))
         click.echo(f"scores: {paths[0]}, {paths[1]}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
+import re
 import shlex
 from dataclasses import asdict
 from pathlib import Path
@@ -12,18 +12,9 @@ from typing import Any
 
 import click
 
+from sepframework.cli_options import FiniteFloatRange
 from sepframework.interfaces import SeparationError
 from sepframework.training.targets import TARGETS
-
-
-class FiniteFloatRange(click.FloatRange):
-    """A :class:`click.FloatRange` that also refuses ``nan`` and infinities."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
 
 
 POSITIVE = click.IntRange(min=1)
@@ -44,6 +35,12 @@ def _parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             args[key] = value
     return args
+
+
+def _check_license(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+-]*", value):
+        raise click.BadParameter(f"{value!r} is not a licence identifier such as mit, apache-2.0 or cc-by-nc-4.0")
+    return value
 
 
 def reproduce_command(name: str, data: Path, out: Path, config: dict[str, Any], args: dict[str, Any]) -> str:
@@ -74,11 +71,11 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict[str, Any], 
 @click.option("--valid-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
               help="Share of each singer's tracks held out (by song).")
 @click.option("--remix-probability", type=FiniteFloatRange(0, 1), help="Chance that an example mixes sources of different tracks.")
-@click.option("--gain-db", type=FiniteFloatRange(min=0), help="Random gain range (±dB) per source.")
+@click.option("--gain-db", type=FiniteFloatRange(0, 40), help="Random gain range (±dB) per source.")
 @click.option("--pitch-semitones", type=FiniteFloatRange(0, 12),
               help="Random pitch shift range (± semitones) per source, by resampling (tempo and "
                    "formants move along, as for another voice); teaches voices the data lacks [default: 0].")
-@click.option("--crop-seconds", type=FiniteFloatRange(min=0, min_open=True),
+@click.option("--crop-seconds", type=FiniteFloatRange(0, 600, min_open=True),
               help="Length of the random training crops, for models that take any length (gru); "
                    "longer crops teach longer context, at a proportional cost per step "
                    "[default: the model's, 4 s for gru].")
@@ -92,7 +89,8 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict[str, Any], 
 @click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
 @click.option("--num-threads", type=POSITIVE, help="CPU threads for torch.")
 @click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Model argument (JSON value), repeatable.")
-@click.option("--license", "license_", default="cc-by-nc-4.0", show_default=True, help="Licence named in the model card.")
+@click.option("--license", "license_", default="cc-by-nc-4.0", show_default=True, callback=_check_license,
+              help="Licence named in the model card (a Hub licence identifier such as mit or apache-2.0).")
 @click.option("--resume", is_flag=True, help="Continue the run in OUT from OUT/checkpoint.pt.")
 @click.option("--overwrite", is_flag=True, help="Start over in an OUT that holds an earlier run, replacing it.")
 def train(
@@ -119,7 +117,13 @@ def train(
     trainable = trainer(_parse_args(model_args), target=config.target)
     out = out or Path("runs") / name
     command = reproduce_command(name, data, out, asdict(config), trainable.args)
-    metrics = train_and_export(name, trainable, data, out, config, resume=resume, overwrite=overwrite,
-                               command=command, license=license_)
+    try:
+        metrics = train_and_export(name, trainable, data, out, config, resume=resume, overwrite=overwrite,
+                                   command=command, license=license_)
+    except (MemoryError, RuntimeError) as error:
+        if not isinstance(error, MemoryError) and not re.search(r"can't allocate memory|out of memory", str(error)):
+            raise
+        raise SeparationError("out of memory: lower --batch-size or --crop-seconds, or use a smaller model (--arg)"
+                              ) from None
     summary = ", ".join(f"{source} GNSDR {values['GNSDR']:.2f} dB" for source, values in metrics["validation"].items())
     click.echo(f"{out}: {summary} (epoch {metrics['best_epoch']} of {metrics['epochs_run']})")

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
+from sepframework.interfaces import SeparationError
 from sepframework.registry import CONFIG_FILE, WEIGHTS_FILE
 from sepframework.training.trainable import Trainable
 
@@ -22,6 +23,10 @@ def export_model(trainable: Trainable, model: torch.nn.Module, plugin: str, out:
     for name, tensor in trainable.export(model).items():
         tensor = tensor.detach().cpu().contiguous()
         tensors[name] = tensor.half() if float16 and tensor.is_floating_point() else tensor
+        if tensors[name].is_floating_point() and not torch.isfinite(tensors[name]).all():
+            beyond = " beyond float16's range (65504)" if torch.isfinite(tensor).all() else " NaN or infinite"
+            raise SeparationError(f"weight {name} of the trained model is{beyond}: the training diverged; "
+                                  "train again with a lower --learning-rate")
     out.mkdir(parents=True, exist_ok=True)
     weights, config = out / WEIGHTS_FILE, out / CONFIG_FILE
     # written as bytes like the other files, so it gets the usual permissions (save_file's temporary file is 0600)

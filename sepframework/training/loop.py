@@ -19,9 +19,9 @@ from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
 from sepframework.training.augment import RemixSampler
 from sepframework.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
-from sepframework.training.split import split_by_song
+from sepframework.training.split import song_of, split_by_song
 from sepframework.training.trainable import Trainable
-from sepframework.training.validation import Validator, mean_gnsdr
+from sepframework.training.validation import NonFiniteOutput, Validator, mean_gnsdr
 from sepframework.training.warm_start import initialise
 
 log = logging.getLogger("sepframework.training")
@@ -96,6 +96,18 @@ def resumable_checkpoint(out: Path, args: dict[str, Any], config: TrainConfig) -
     return state
 
 
+def _check_same_tracks(state: dict[str, Any], tracks: list[Track], out: Path) -> None:
+    """A resumed run must see the tracks its checkpoint was trained and validated on."""
+    if "tracks" not in state:  # a checkpoint from before tracks were recorded
+        return
+    before, now = set(state["tracks"]), {track.name for track in tracks}
+    if before != now:
+        raise SeparationError(
+            f"--resume: {out} was trained on other data ({len(before - now)} of its {len(before)} tracks are "
+            f"missing from --data, {len(now - before)} are new); resume with its --data, or start over with --overwrite"
+        )
+
+
 def _train_epoch(trainable: Trainable, model: torch.nn.Module, sampler: RemixSampler,
                  optimizer: torch.optim.Optimizer, config: TrainConfig, device: str) -> float:
     """``config.steps_per_epoch`` optimizer steps on fresh batches; their mean loss."""
@@ -140,9 +152,11 @@ def fit(
         limit_cpu_threads(config.num_threads)
     train, valid = split_by_song(tracks, config.valid_fraction, config.seed)
     if not train or not valid:
+        songs = len({song_of(track.name) for track in tracks})
         raise SeparationError(
-            f"the validation split of {len(tracks)} track(s) left {len(train)} for training and "
-            f"{len(valid)} for validation; use more tracks or another --valid-fraction"
+            f"the validation split holds out whole songs (clips named singer_song_NN are one song), and of "
+            f"{len(tracks)} track(s) in {songs} song(s) it left {len(train)} for training and {len(valid)} for "
+            "validation; use more songs or another --valid-fraction"
         )
     log.info("%d training and %d validation tracks; device %s", len(train), len(valid), device)
 
@@ -165,6 +179,7 @@ def fit(
 
     if resume:
         state = resumable_checkpoint(out, trainable.args, config)
+        _check_same_tracks(state, tracks, out)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -180,7 +195,15 @@ def fit(
             break
         started = time.perf_counter()
         loss = _train_epoch(trainable, model, sampler, optimizer, config, device)
-        scores = _validate(trainable, model, validator, device)
+        try:
+            scores = _validate(trainable, model, validator, device)
+        except NonFiniteOutput as error:
+            if not best_epoch:
+                raise SeparationError(f"epoch {epoch}: {error}, so the training diverged; train again with a "
+                                      f"lower --learning-rate (now {config.learning_rate:g})") from None
+            log.warning("epoch %d: %s, so the training diverged: stopping with epoch %d's model", epoch, error,
+                        best_epoch)
+            break
         score = mean_gnsdr(scores)
         scheduler.step(score)
         if score > best_score:
@@ -196,6 +219,7 @@ def fit(
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "sampler": sampler.state(), "rng": rng_states(), "best_model": best_state,
             "best_score": best_score, "best_epoch": best_epoch, "history": history, "seconds": elapsed,
+            "tracks": sorted(track.name for track in tracks),
         })
 
     model.load_state_dict(best_state)

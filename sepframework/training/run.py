@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sepframework.datasets import load_tracks
+from sepframework.files import output_folder
 from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
 from sepframework.registry import CARD_FILE, CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
@@ -87,8 +88,9 @@ def train_and_export(
     earlier_commands = starting_commands(trainable, config.init, plugin, resume) if config.init else ()
     crop_seconds = trainable.crop_samples(config.crop_seconds) / trainable.sample_rate
     trainable.separator(trainable.build_model(), "cpu")  # model arguments the network or separator refuses
-    tracks = load_tracks(data, trainable.sample_rate)
-    result = fit(trainable, tracks, config, out, resume=resume)
+    with output_folder(out, "--out"):  # an --out that cannot be made fails now, not after the first epoch
+        tracks = load_tracks(data, trainable.sample_rate)
+        result = fit(trainable, tracks, config, out, resume=resume)
     with staged(out) as staging:
         files = export_model(trainable, result.model, plugin, staging)
         separator = trainable.separator_class.load(trainable.args, files, device)

@@ -16,7 +16,11 @@ import numpy as np
 from sepframework.datasets import Track
 from sepframework.evaluation.aggregate import LengthWeightedMeans
 from sepframework.evaluation.bss_fast import BssEval
-from sepframework.interfaces import Separator
+from sepframework.interfaces import SeparationError, Separator
+
+
+class NonFiniteOutput(SeparationError):
+    """The separator gave NaN or infinite samples: a diverged model, which has no score."""
 
 
 class Validator:
@@ -43,6 +47,8 @@ class Validator:
             if track.sample_rate != separator.sample_rate:
                 raise ValueError(f"{track.name} is at {track.sample_rate} Hz, the model at {separator.sample_rate} Hz")
             estimates = separator.separate_block(track.mixture)
+            if not all(np.isfinite(estimates[name]).all() for name in self.sources):
+                raise NonFiniteOutput(f"the model gives NaN or infinite samples for {track.name}")
             scores = evaluator.sources(np.stack([_mono(estimates[name]) for name in self.sources]))
             means.add(track.length, {
                 name: {"NSDR": scores["SDR"][s] - mixture_sdr[s], "SIR": scores["SIR"][s],
