@@ -89,12 +89,17 @@ def test_reports_are_never_overwritten_silently(tmp_path: Path) -> None:
      "error: short.wav lasts 0.5 s, too short to time; give at least 1 s\n"),
     (["--models", "repet-sim", "--duration", "nan"], "error: --duration must be a number of seconds from 1 to 7200\n"),
     (["--models", "repet-sim", "--device", ","], "error: --device needs at least one name, e.g. --device cpu\n"),
+    (["--models", "repet-sim", "--dataset", "clash"],
+     "error: clash/st.flac and clash/st.wav are both track st: keep one of them\n"),  # found before any timing
 ])
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     (tmp_path / "notaudio.wav").write_text("not audio")
     sf.write(tmp_path / "short.wav", np.zeros((SONG_RATE // 2, 2)), SONG_RATE)
+    (tmp_path / "clash").mkdir()
+    for name in ("st.flac", "st.wav"):
+        sf.write(tmp_path / "clash" / name, np.zeros((SONG_RATE, 2)), SONG_RATE)
     before = set(tmp_path.rglob("*"))
     generated = [] if "--input" in args or "--duration" in args else ["--duration", "1"]
     result = sep("bench", *args, *generated, "--out", "out", cwd=tmp_path)

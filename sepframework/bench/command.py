@@ -21,9 +21,8 @@ from sepframework.bench.report import errors, report_paths, text_table, write_re
 from sepframework.bench.results import ModelResult
 from sepframework.bench.runner import Plan, prepare_models, run_plan
 from sepframework.bench.song import write_song
-from sepframework.datasets import detect_layout
 from sepframework.evaluation import EVALUATORS
-from sepframework.evaluation.scoring import default_metric
+from sepframework.evaluation.scoring import dataset_tracks, default_metric
 from sepframework.cli_options import offline_option
 from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
@@ -135,7 +134,7 @@ def bench(
     names = _names(models, "--models", "unet,gru")
     resolved = tuple(dict.fromkeys(resolve_device(device) for device in _names(devices, "--device", "cpu")))
     if dataset is not None:
-        detect_layout(dataset)
+        dataset_tracks(dataset)  # its layout and track names, checked before any timing
         metric = metric or default_metric(dataset)
     prepare_models(names)
     paths = report_paths(out, name or time.strftime("bench-%Y%m%d-%H%M%S"), overwrite)
