@@ -40,11 +40,18 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 
 @contextmanager
-def output_folder(path: Path, option: str) -> Iterator[Path]:
-    """:func:`make_output_folder` for the block's outputs; the folders created here are
-    removed again if the block fails before writing anything into them."""
+def output_folder(path: Path) -> Iterator[Path]:
+    """Create the output folder ``path`` (and its parents) for the block, or say why it
+    cannot be; the folders created here are removed again if the block fails before
+    writing anything into them."""
     created = [folder for folder in (path, *path.parents) if not folder.exists()]  # deepest first
-    make_output_folder(path, option)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        what = "a link to nothing" if path.is_symlink() else "a file"
+        raise SeparationError(f"output folder {path} is {what}, not a folder") from None
+    except OSError as error:
+        raise SeparationError(f"output folder {path} cannot be created ({error.strerror or error})") from None
     try:
         yield path
     except BaseException:
@@ -52,13 +59,3 @@ def output_folder(path: Path, option: str) -> Iterator[Path]:
             for folder in created:
                 folder.rmdir()
         raise
-
-
-def make_output_folder(path: Path, option: str) -> None:
-    """Create the folder ``path`` given with ``option`` (and its parents), or say why it cannot be."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise SeparationError(f"{option} {path} is a file, not a folder") from None
-    except OSError as error:
-        raise SeparationError(f"{option} {path}: cannot create this folder ({error.strerror or error})") from None

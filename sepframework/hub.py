@@ -15,12 +15,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sepframework.files import write_text_atomically
 from sepframework.registry import (
     CARD_FILE,
     CONFIG_FILE,
@@ -129,13 +131,28 @@ class RemoteFile:
         return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest() == self.blob_id
 
 
+def _blob_entry(path: Path) -> Path | None:
+    """The repository's ``blobs/<digest>`` entry that the snapshot file ``path`` links to;
+    ``None`` in a cache without links (``HF_HUB_DISABLE_SYMLINKS``, Windows).
+
+    One link only: the entry may itself link to huggingface_hub's shared Xet store.
+    """
+    if not path.is_symlink():
+        return None
+    return Path(os.path.normpath(path.parent / os.readlink(path)))
+
+
 def _matches_cache_name(path: Path) -> bool:
     """Whether a cached file still has the content the Hub declared for it.
 
     The cache names each file's content (``blobs/<digest>``) after the digest the Hub sent
-    with it: the LFS sha256 of weights, the git blob id of small files.
+    with it: the LFS sha256 of weights, the git blob id of small files. A cache without
+    links keeps no digest to check against, so its files pass.
     """
-    digest = path.resolve().name
+    blob = _blob_entry(path)
+    if blob is None:
+        return True
+    digest = blob.name
     return RemoteFile(digest if len(digest) == 64 else None, digest if len(digest) == 40 else None).matches(path)
 
 
@@ -173,9 +190,16 @@ def _hub_errors(
         raise HubError(f"{label}: file '{filename}' not found in '{repo_id}' at revision '{revision}'") from error
     except errors.HfHubHTTPError as error:
         status = error.response.status_code
-        hint = "; check HF_TOKEN (it needs write access to publish)" if status in (401, 403) else ""
+        hint = {401: "; check HF_TOKEN (it needs write access to publish)",
+                403: "; check HF_TOKEN (it needs write access to publish)",
+                412: "; the repository changed meanwhile: run the command again"}.get(status, "")
         message = error.server_message or _short(error)
         raise HubError(f"{label}: {where} answered HTTP {status} for '{repo_id}': {message}{hint}") from error
+    except httpx2.ReadTimeout as error:
+        raise HubError(
+            f"{label}: the Hub at {where} accepted the connection but did not answer in time ({_short(error)}); "
+            "try again later, or check HF_ENDPOINT"
+        ) from error
     except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled, httpx2.ConnectError,
             httpx2.TimeoutException) as error:
         raise HubError(
@@ -232,17 +256,18 @@ def _download(repo_id: str, revision: str, filename: str, label: str) -> Path:
     """The cached copy of a file (``snapshots/<commit>/<filename>``), downloaded if needed."""
     from huggingface_hub import hf_hub_download
 
-    _bounded_waits()
     with _hub_errors(label, repo_id, revision, filename):
         return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir(), endpoint=endpoint()))
 
 
 def _reject(path: Path, message: str) -> HubError:
-    """Remove a cached file that failed verification (link and blob) and describe why."""
-    blob = path.resolve()
+    """Remove a cached file that failed verification (its snapshot entry and the
+    repository's blob entry, never a shared store's file) and describe why."""
+    blob = _blob_entry(path)
     try:
         path.unlink(missing_ok=True)
-        blob.unlink(missing_ok=True)
+        if blob is not None:
+            blob.unlink(missing_ok=True)
     except OSError as error:
         return HubError(f"{message}; it was not used, and could not be removed from the cache ({error.strerror})")
     return HubError(f"{message}; the file was removed from the cache and not used")
@@ -278,7 +303,7 @@ def download(
         if offline():
             raise _offline_error(label, repo_id, revision, ", ".join(missing), pull_name or f"{HUB_SCHEME}{repo_id}@{revision}")
         commit, remote = remote_files(repo_id, revision, label)
-        for filename in sorted(missing, key=lambda name: name == CONFIG_FILE):  # the config last (see snapshot)
+        for filename in missing:
             if filename not in remote:
                 raise HubError(f"{label}: file '{filename}' not found in '{repo_id}' at revision '{revision}'")
             paths[filename] = _download(repo_id, commit, filename, label)
@@ -297,19 +322,25 @@ def snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Pa
     """The commit ``revision`` designates and verified local copies of its model files.
 
     Online, the revision is resolved on the Hub and each file is checked against the
-    digest the Hub declares. Offline, or for a commit sha already in the cache, the copies
-    cached by an earlier online run are used, checked against the digests they are stored
-    under.
+    digest the Hub declares; the complete snapshot is then recorded as such. Offline, or
+    for a commit sha already in the cache, a snapshot recorded by an earlier online run is
+    used, its files checked against the digests they are stored under (a damaged one is
+    removed and, online, downloaded again).
     """
     if offline() or is_commit_sha(revision):
-        cached = _cached_snapshot(repo_id, revision, label)
+        try:
+            cached = _cached_snapshot(repo_id, revision, label)
+        except HubError:
+            if offline():
+                raise
+            cached = None  # the damaged file is gone: download it again
         if cached is not None:
             return cached
         if offline():
             raise _offline_error(label, repo_id, revision, "the model files", f"{HUB_SCHEME}{repo_id}@{revision}")
     commit, remote = remote_files(repo_id, revision, label)
     # The config comes last, through the revision as given, which records in the cache where
-    # a branch points: a cached config thus means its snapshot's other files are all there.
+    # a branch points: an interrupted update leaves the branch at its last complete snapshot.
     names = [name for name in model_file_names(sorted(remote), label) if name != CONFIG_FILE] + [CONFIG_FILE]
     paths = {}
     for name in names:
@@ -319,25 +350,37 @@ def snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Pa
         if not remote[name].matches(path):
             raise _reject(path, f"{label}: '{name}' from '{repo_id}' at {commit[:12]} does not match the Hub's hash")
         paths[name] = path
+    write_text_atomically(_complete_record(paths[CONFIG_FILE]), json.dumps(names) + "\n")
     return commit, paths
 
 
+def _complete_record(config: Path) -> Path:
+    """Where :func:`snapshot` lists the model files of a complete snapshot, given its cached
+    config (``snapshots/<commit>/config.json``): ``sepframework/<commit>.json`` beside
+    ``snapshots/``, which huggingface_hub's cache tools leave alone and delete with the repository."""
+    return config.parent.parent.parent / "sepframework" / f"{config.parent.name}.json"
+
+
 def _cached_snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Path]] | None:
-    """The commit and verified model files of ``revision`` as an earlier online run cached
-    them (see :func:`snapshot`); ``None`` when they are not all there."""
+    """The commit and verified model files of ``revision`` as an earlier online run recorded
+    them complete (see :func:`snapshot`); ``None`` when they are not all there."""
     config = cached_path(repo_id, revision, CONFIG_FILE)
     if config is None:
         return None
-    folder = config.parent  # snapshots/<commit>/
-    names = model_file_names(sorted(path.name for path in folder.iterdir()), label)
+    record, folder = _complete_record(config), config.parent  # snapshots/<commit>/
+    try:
+        names = model_file_names(json.loads(record.read_text()), label)
+    except (OSError, ValueError, TypeError):
+        return None  # no record: files from an interrupted download, or from another tool
     paths = {name: folder / name for name in names}
     if not all(path.is_file() for path in paths.values()):
         return None
     for name, path in paths.items():
         if not _matches_cache_name(path):
+            record.unlink(missing_ok=True)  # no longer complete
             error = _reject(path, f"{label}: cached '{name}' of '{repo_id}' at {folder.name[:12]} does not match its hash")
-            with contextlib.suppress(OSError):
-                (folder / CONFIG_FILE).unlink()  # the snapshot is no longer complete
+            if offline():
+                error = HubError(f"{error}; run `sep models pull {HUB_SCHEME}{repo_id}@{folder.name}` once while online")
             raise error
     return folder.name, paths
 
@@ -382,6 +425,7 @@ def publish(
             repo_id,
             operations=[CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in uploads],
             commit_message=message or f"Publish {folder.name} with sepframework",
+            parent_commit=head,  # refused if someone else published since: nothing is committed over
         )
     return Publication(
         repo_id=repo_id,

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -172,17 +173,26 @@ def bundled_folder(entry: ModelEntry) -> Path:
     return registry_dir() / entry.name
 
 
-def bundled_files(entry: ModelEntry) -> dict[str, Path] | None:
-    """The entry's files from ``registry/<name>/`` when all are present and verified."""
-    paths = {filename: bundled_folder(entry) / filename for filename in entry.files}
+def _bundled_copy(name: str, sha256s: Mapping[str, str]) -> tuple[dict[str, Path], list[str]] | None:
+    """The files ``sha256s`` names in ``registry/<name>/`` and those whose sha256 differs;
+    ``None`` unless all are there."""
+    paths = {filename: registry_dir() / name / filename for filename in sha256s}
     if not all(path.is_file() for path in paths.values()):
         return None
-    for filename, path in paths.items():
-        if sha256_of(path) != entry.files[filename]:
-            raise RegistryError(
-                f"model '{entry.name}': bundled file {path} does not match its sha256 in the registry "
-                "index, so it is not used; reinstall sepframework to restore it"
-            )
+    return paths, [filename for filename, path in paths.items() if sha256_of(path) != sha256s[filename]]
+
+
+def bundled_files(entry: ModelEntry) -> dict[str, Path] | None:
+    """The entry's files from ``registry/<name>/`` when all are present and verified."""
+    bundled = _bundled_copy(entry.name, entry.files)
+    if bundled is None:
+        return None
+    paths, differing = bundled
+    if differing:
+        raise RegistryError(
+            f"model '{entry.name}': bundled file {paths[differing[0]]} does not match its sha256 in the registry "
+            "index, so it is not used; reinstall sepframework to restore it"
+        )
     return paths
 
 
@@ -388,10 +398,8 @@ def _check_bundled_copy_agrees(name: str, folder: Path, sha256s: dict[str, str])
     """Refuse an entry for ``folder`` that ``registry/NAME`` holds other files of: loading
     would take the bundled copy and reject it, as it no longer matches the entry."""
     bundled = registry_dir() / name
-    paths = [bundled / filename for filename in sha256s]
-    if folder.resolve() == bundled.resolve() or not all(path.is_file() for path in paths):
-        return
-    differing = [path.name for path in paths if sha256_of(path) != sha256s[path.name]]
+    copy = _bundled_copy(name, sha256s) if folder.resolve() != bundled.resolve() else None
+    differing = copy[1] if copy else []
     if differing:
         raise RegistryError(
             f"{bundled} holds another {', '.join(differing)} than {folder}, and sep would refuse model "

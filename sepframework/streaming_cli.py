@@ -81,16 +81,18 @@ def check_targets(targets: dict[str, str], overwrite: bool) -> None:
     """A :class:`SeparationError` when stems share an output, would replace the file on
     standard input, or would replace a file without ``overwrite``."""
     seen: dict[tuple[int, int] | str, str] = {}
+    stdout = _written_file("-")
     for name, path in targets.items():
         where = _written_file(path)
         if where == _stdin_file():
             raise SeparationError(f"--{name} {path} is the file on standard input: write the stems elsewhere")
         if where in seen:
-            if path == "-":
+            if where == stdout:
                 raise SeparationError("only one stem can go to stdout (-); write the other to a file or named pipe")
             raise SeparationError(f"--{seen[where]} and --{name} both write to {path}: give each stem its own path")
         seen[where] = name
-        if path != "-" and os.path.isfile(path) and not overwrite:
+        # stdout, under any name, is written as the shell redirected it
+        if where != stdout and os.path.isfile(path) and not overwrite:
             raise SeparationError(f"{path} already exists (use --overwrite to replace it)")
 
 

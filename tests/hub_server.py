@@ -248,10 +248,13 @@ class FakeHub:
         return {"transfer": "basic", "objects": objects}
 
     def commit(self, repo_id: str, revision: str, lines: list[dict]) -> dict:
-        self._require_repo(repo_id)
+        repo = self._require_repo(repo_id)
         files: dict[str, bytes] = {}
         for line in lines:
             key, value = line["key"], line["value"]
+            parent = value.get("parentCommit") if key == "header" else None
+            if parent is not None and parent != repo.resolve(unquote(revision)):
+                raise HubHTTPError(412, "", "A commit has happened since. Please refresh and try again.")
             if key == "file":
                 files[value["path"]] = base64.b64decode(value["content"])
             elif key == "lfsFile":

@@ -391,4 +391,4 @@ def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path: Path, monkeypat
     (tmp_path / "file").write_text("not a folder")
     code, _, err = sep_eval("--model", "repet-sim", "-o", str(tmp_path / "file" / "sub"), str(data),
                             monkeypatch=monkeypatch, capsys=capsys)
-    assert (code, err) == (1, f"error: --out {tmp_path / 'file' / 'sub'}: cannot create this folder (Not a directory)\n")
+    assert (code, err) == (1, f"error: output folder {tmp_path / 'file' / 'sub'} cannot be created (Not a directory)\n")

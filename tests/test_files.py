@@ -36,14 +36,18 @@ def test_written_files_get_the_permissions_of_any_new_file(tmp_path: Path) -> No
 
 
 def test_output_folders_made_for_a_block_that_fails_are_removed_unless_written_to(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError), output_folder(tmp_path / "a" / "b", "--out"):
+    with pytest.raises(RuntimeError), output_folder(tmp_path / "a" / "b"):
         assert (tmp_path / "a" / "b").is_dir()
         raise RuntimeError("failed before writing")
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(RuntimeError), output_folder(tmp_path / "a" / "b", "--out") as folder:
+    with pytest.raises(RuntimeError), output_folder(tmp_path / "a" / "b") as folder:
         (folder / "log.jsonl").write_text("kept")
         raise RuntimeError("failed after writing")
     assert (tmp_path / "a" / "b" / "log.jsonl").read_text() == "kept"
     (tmp_path / "file").write_text("")
-    with pytest.raises(SeparationError, match=r"^--out .*file is a file, not a folder$"), output_folder(tmp_path / "file", "--out"):
+    with pytest.raises(SeparationError, match=r"^output folder .*file is a file, not a folder$"), output_folder(tmp_path / "file"):
+        pass
+    (tmp_path / "link").symlink_to(tmp_path / "moved")
+    with pytest.raises(SeparationError, match=r"^output folder .*link is a link to nothing, not a folder$"), \
+            output_folder(tmp_path / "link"):
         pass

@@ -114,7 +114,7 @@ def test_a_hub_that_never_answers_is_a_clear_error_after_a_bounded_wait(tmp_path
         worker.start()
         worker.join(timeout=60)
     assert not worker.is_alive(), "the Hub request is still waiting"
-    assert isinstance(outcome[0], sephub.HubError) and "cannot reach the Hub" in str(outcome[0])
+    assert isinstance(outcome[0], sephub.HubError) and "accepted the connection but did not answer in time" in str(outcome[0])
 
 
 @pytest.mark.parametrize("value", ["127.0.0.1:9", "ftp://hub.example", "http://[::1"])
@@ -272,3 +272,58 @@ def test_an_unpublished_model_without_its_bundled_files_is_a_clear_error(empty_r
     )
     with pytest.raises(RegistryError, match="not published on the Hub yet .* missing from"):
         registry.fetch(entry)
+
+
+def test_a_blob_in_a_shared_store_is_verified_and_never_deleted(hub, tmp_path, monkeypatch, make_model_folder) -> None:
+    """huggingface_hub with hf_xet links ``blobs/<sha256>`` to a store shared by all repositories."""
+    hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    weights = registry.fetch(registry.find(f"hf://{REPO}"))["model.safetensors"]
+    blob = weights.resolve()
+    shared = tmp_path / "hf-home" / "hub" / "blobs" / "ab" / ("ab" + "0" * 62)  # named by its Xet hash
+    shared.parent.mkdir(parents=True)
+    blob.rename(shared)
+    blob.symlink_to(shared)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert registry.fetch(registry.find(f"hf://{REPO}"))["model.safetensors"] == weights  # valid: used
+
+    shared.write_bytes((make_model_folder(tmp_path / "other", seed=1) / "model.safetensors").read_bytes())
+    with pytest.raises(sephub.HubError, match=r"cached 'model.safetensors' of 'org/toy' at \w+ does not match its hash"):
+        registry.find(f"hf://{REPO}")
+    assert shared.is_file() and not blob.is_symlink()  # the repository's links removed, the shared file kept
+
+
+def test_a_cache_without_links_is_used_offline(hub, tmp_path, monkeypatch, make_model_folder) -> None:
+    hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    paths = registry.fetch(registry.find(f"hf://{REPO}"))
+    for path in paths.values():  # as huggingface_hub lays out a cache where links are unavailable
+        content = path.read_bytes()
+        path.unlink()
+        path.write_bytes(content)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert registry.fetch(registry.find(f"hf://{REPO}")) == paths
+
+
+def test_a_snapshot_not_recorded_complete_is_not_used(hub, tmp_path, monkeypatch, make_model_folder) -> None:
+    """Files another tool, or a download the branch moved under, left in the cache."""
+    commit = hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    config = registry.fetch(registry.find(f"hf://{REPO}@{commit}"))["config.json"]
+    record = config.parents[2] / "sepframework" / f"{commit}.json"
+    assert record.is_file()
+    config.with_name("model.safetensors").unlink()  # a config alone, as a download cut short leaves it
+    record.unlink()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(sephub.HubError, match="lacks the model files of 'org/toy'"):
+        registry.find(f"hf://{REPO}@{commit}")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    hub.requests.clear()
+    entry = registry.find(f"hf://{REPO}@{commit}")  # online: completed from the Hub
+    assert registry.fetch(entry)["model.safetensors"].read_bytes() == (tmp_path / "toy/model.safetensors").read_bytes()
+    assert hub.requests and record.is_file()
+
+
+def test_a_damaged_cached_commit_is_downloaded_again_online(hub, tmp_path, make_model_folder) -> None:
+    commit = hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    weights = registry.fetch(registry.find(f"hf://{REPO}@{commit}"))["model.safetensors"]
+    weights.resolve().write_bytes(b"damaged")
+    entry = registry.find(f"hf://{REPO}@{commit}")
+    assert registry.fetch(entry)["model.safetensors"].read_bytes() == (tmp_path / "toy/model.safetensors").read_bytes()

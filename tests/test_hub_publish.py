@@ -207,3 +207,21 @@ def test_republishing_on_the_command_line_says_nothing_changed(hub, sep_env, tmp
     assert runs[1].stdout.startswith(f"org/toy already holds these files: nothing published, revision {revision}\n")
     assert "model.safetensors: 100%" in runs[0].stderr  # the upload's progress bar
     assert "No files have been modified" not in runs[1].stderr  # huggingface_hub's log lines are off
+
+
+def test_a_publication_racing_another_one_commits_nothing_over_it(hub, tmp_path, monkeypatch, make_model_folder) -> None:
+    sephub.publish(make_model_folder(tmp_path / "v1"), "org/toy")
+    head_commit = sephub._head_commit
+
+    def someone_else_publishes_meanwhile(api, repo_id):
+        head = head_commit(api, repo_id)
+        hub.add_commit(repo_id, {"README.md": b"their card"})
+        return head
+
+    monkeypatch.setattr(sephub, "_head_commit", someone_else_publishes_meanwhile)
+    with pytest.raises(sephub.HubError, match=r"answered HTTP 412 for 'org/toy': .*; the repository changed meanwhile: "
+                                              r"run the command again$"):
+        sephub.publish(make_model_folder(tmp_path / "v2", seed=1), "org/toy")
+    assert len(hub.repos["org/toy"].commits) == 2  # theirs stays the head, nothing of ours on top
+    head = hub.repos["org/toy"].branches["main"]
+    assert hub.repos["org/toy"].commits[head]["README.md"].content == b"their card"

@@ -185,6 +185,18 @@ def test_dev_stdout_and_dash_are_one_output(models: dict, tmp_path: Path) -> Non
     assert result.stderr.decode() == "error: only one stem can go to stdout (-); write the other to a file or named pipe\n"
 
 
+def test_dev_stdout_redirected_to_a_file_is_written_like_dash(models: dict, tmp_path: Path) -> None:
+    data = encode_pcm(noise(1, 8000), "s16le")
+    outputs = {}
+    for name in ("-", "/dev/stdout"):
+        with (tmp_path / "out.raw").open("wb") as stdout:  # the shell's `> out.raw`
+            result = subprocess.run([*SEP_STREAM, "--model", "test-stream", "-q", "--vocals", name], input=data,
+                                    stdout=stdout, stderr=subprocess.PIPE, timeout=300)
+        assert (result.returncode, result.stderr) == (0, b"")
+        outputs[name] = (tmp_path / "out.raw").read_bytes()
+    assert outputs["/dev/stdout"] == outputs["-"] and len(outputs["-"]) == len(data)
+
+
 def test_sep_run_stream_separates_a_file_block_by_block(models: dict[str, GRUSeparator], tmp_path: Path) -> None:
     audio = tones(2, 22050 + 99, 22050, seed=3)
     source = tmp_path / "song.wav"

@@ -522,8 +522,8 @@ def test_a_run_that_diverges_later_stops_with_its_best_epoch(tmp_path: Path, cap
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    (1e6, "weight 0.weight of the trained model is beyond float16's range (65504)"),
-    (float("inf"), "weight 0.weight of the trained model is NaN or infinite"),
+    (1e6, "weight 0.weight of the trained model has values beyond ±65504, which float16 weights cannot hold"),
+    (float("inf"), "weight 0.weight of the trained model is NaN or infinite: the training diverged"),
 ])
 def test_weights_that_float16_cannot_hold_are_not_exported(tmp_path: Path, value: float, message: str) -> None:
     trainable = TinyTrainable()
@@ -550,3 +550,16 @@ def test_the_split_error_says_that_whole_songs_are_held_out(tmp_path: Path) -> N
             "the validation split holds out whole songs (clips named singer_song_NN are one song), and of 3 track(s) "
             "in 1 song(s) it left 3 for training and 0 for validation; use more songs or another --valid-fraction")):
         fit(TinyTrainable(), synthetic_tracks(songs=1, clips=3, singers=("ann",)), TrainConfig(), tmp_path)
+
+
+def test_running_out_of_memory_while_training_is_one_clear_line(tmp_path: Path, monkeypatch) -> None:
+    data = write_mini_dataset(tmp_path / "mini")
+
+    def allocate(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 120000000000 bytes")
+
+    monkeypatch.setattr("sepframework.training.run.fit", allocate)
+    with pytest.raises(SeparationError, match=re.escape(
+            "out of memory while training: lower --batch-size or --crop-seconds, or use a smaller model (--arg)")):
+        train_and_export("tiny", TinyTrainable(), data, tmp_path / "out", TrainConfig.for_trainable(TinyTrainable))
+    assert not (tmp_path / "out").exists()

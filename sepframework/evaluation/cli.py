@@ -107,7 +107,7 @@ def eval_command(dataset: Path, model_name: str | None, metric: str | None, use_
     model = sepframework.load(model_name, device=device)
     name = model_name or sepframework.registry.default_model_name()
     out = out or default_out(name, dataset, metric)
-    with output_folder(out, "--out"):  # removed again if nothing is written into it
+    with output_folder(out):  # removed again if nothing is written into it
         log = ScoreLog.open(out / LOG_NAME, _settings(name, dataset, layout, metric, implementation), restart)
         todo = [entry for entry in entries if entry.name not in log.scored]
         if len(todo) < len(entries) and not quiet:

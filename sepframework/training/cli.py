@@ -117,13 +117,7 @@ def train(
     trainable = trainer(_parse_args(model_args), target=config.target)
     out = out or Path("runs") / name
     command = reproduce_command(name, data, out, asdict(config), trainable.args)
-    try:
-        metrics = train_and_export(name, trainable, data, out, config, resume=resume, overwrite=overwrite,
-                                   command=command, license=license_)
-    except (MemoryError, RuntimeError) as error:
-        if not isinstance(error, MemoryError) and not re.search(r"can't allocate memory|out of memory", str(error)):
-            raise
-        raise SeparationError("out of memory: lower --batch-size or --crop-seconds, or use a smaller model (--arg)"
-                              ) from None
+    metrics = train_and_export(name, trainable, data, out, config, resume=resume, overwrite=overwrite,
+                               command=command, license=license_)
     summary = ", ".join(f"{source} GNSDR {values['GNSDR']:.2f} dB" for source, values in metrics["validation"].items())
     click.echo(f"{out}: {summary} (epoch {metrics['best_epoch']} of {metrics['epochs_run']})")

@@ -24,8 +24,11 @@ def export_model(trainable: Trainable, model: torch.nn.Module, plugin: str, out:
         tensor = tensor.detach().cpu().contiguous()
         tensors[name] = tensor.half() if float16 and tensor.is_floating_point() else tensor
         if tensors[name].is_floating_point() and not torch.isfinite(tensors[name]).all():
-            beyond = " beyond float16's range (65504)" if torch.isfinite(tensor).all() else " NaN or infinite"
-            raise SeparationError(f"weight {name} of the trained model is{beyond}: the training diverged; "
+            if torch.isfinite(tensor).all():
+                raise SeparationError(f"weight {name} of the trained model has values beyond ±65504, which float16 "
+                                      "weights cannot hold; such weights usually mean an unstable run: train again "
+                                      "with a lower --learning-rate")
+            raise SeparationError(f"weight {name} of the trained model is NaN or infinite: the training diverged; "
                                   "train again with a lower --learning-rate")
     out.mkdir(parents=True, exist_ok=True)
     weights, config = out / WEIGHTS_FILE, out / CONFIG_FILE

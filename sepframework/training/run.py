@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -88,9 +89,15 @@ def train_and_export(
     earlier_commands = starting_commands(trainable, config.init, plugin, resume) if config.init else ()
     crop_seconds = trainable.crop_samples(config.crop_seconds) / trainable.sample_rate
     trainable.separator(trainable.build_model(), "cpu")  # model arguments the network or separator refuses
-    with output_folder(out, "--out"):  # an --out that cannot be made fails now, not after the first epoch
+    with output_folder(out):  # an --out that cannot be made fails now, not after the first epoch
         tracks = load_tracks(data, trainable.sample_rate)
-        result = fit(trainable, tracks, config, out, resume=resume)
+        try:
+            result = fit(trainable, tracks, config, out, resume=resume)
+        except (MemoryError, RuntimeError) as error:
+            if not isinstance(error, MemoryError) and not re.search(r"can't allocate memory|out of memory", str(error)):
+                raise
+            raise SeparationError("out of memory while training: lower --batch-size or --crop-seconds, or use a "
+                                  "smaller model (--arg)") from None
     with staged(out) as staging:
         files = export_model(trainable, result.model, plugin, staging)
         separator = trainable.separator_class.load(trainable.args, files, device)
