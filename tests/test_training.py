@@ -563,3 +563,32 @@ def test_running_out_of_memory_while_training_is_one_clear_line(tmp_path: Path, 
             "out of memory while training: lower --batch-size or --crop-seconds, or use a smaller model (--arg)")):
         train_and_export("tiny", TinyTrainable(), data, tmp_path / "out", TrainConfig.for_trainable(TinyTrainable))
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_names_a_run_of_another_model(tmp_path: Path) -> None:
+    fit(TinyTrainable(), synthetic_tracks(), TrainConfig.for_trainable(TinyTrainable, epochs=1), tmp_path)
+    with pytest.raises(SeparationError, match=re.escape(
+            f"--resume: {tmp_path} holds a run of another model (trained by tests.test_training.TinyTrainable); "
+            "resume it with its own `sep train NAME`, or choose another --out")):
+        train_and_export("other", VariableCropTiny(), tmp_path / "no-data", tmp_path,
+                         TrainConfig.for_trainable(VariableCropTiny, epochs=2), resume=True)
+
+
+def test_sep_train_resume_takes_the_runs_own_settings(tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from sepframework.training.cli import train
+
+    monkeypatch.setattr("sepframework.training.plugins.get_trainer", lambda name: TinyTrainable)
+    data, out = write_mini_dataset(tmp_path / "mini"), tmp_path / "out"
+    first = CliRunner().invoke(train, ["tiny", "--data", str(data), "--out", str(out), "--epochs", "1", "--seed", "3",
+                                       "--learning-rate", "0.02", "--arg", "taps=9"], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    resumed = CliRunner().invoke(train, ["tiny", "--data", str(data), "--out", str(out), "--resume", "--epochs", "2"],
+                                 catch_exceptions=False)
+    assert resumed.exit_code == 0, resumed.output
+    card = (out / "README.md").read_text()
+    assert "--epochs 2" in card and "--seed 3" in card and "--learning-rate 0.02" in card and "--arg taps=9" in card
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 2
+    changed = CliRunner().invoke(train, ["tiny", "--data", str(data), "--out", str(out), "--resume", "--seed", "4"])
+    assert "was trained with --seed 3 (now 4)" in str(changed.exception)

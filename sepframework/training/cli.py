@@ -8,13 +8,16 @@ import re
 import shlex
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sepframework.cli_options import FiniteFloatRange
 from sepframework.interfaces import SeparationError
 from sepframework.training.targets import TARGETS
+
+if TYPE_CHECKING:
+    from sepframework.training.trainable import Trainable
 
 
 POSITIVE = click.IntRange(min=1)
@@ -35,6 +38,19 @@ def _parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             args[key] = value
     return args
+
+
+def _resumed_settings(out: Path, trainer: type[Trainable], settings: dict[str, Any], args: dict[str, Any]
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Settings and model arguments for ``--resume``: those given, else the run's own."""
+    from sepframework.training.checkpoint import load_checkpoint
+    from sepframework.training.loop import check_same_trainer
+
+    state = load_checkpoint(out)
+    check_same_trainer(state, trainer, out)
+    saved = state["config"]
+    return ({key: saved.get(key) if value is None else value for key, value in settings.items()},
+            {**state["args"], **args})
 
 
 def _check_license(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -91,7 +107,8 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict[str, Any], 
 @click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Model argument (JSON value), repeatable.")
 @click.option("--license", "license_", default="cc-by-nc-4.0", show_default=True, callback=_check_license,
               help="Licence named in the model card (a Hub licence identifier such as mit or apache-2.0).")
-@click.option("--resume", is_flag=True, help="Continue the run in OUT from OUT/checkpoint.pt.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in OUT from OUT/checkpoint.pt, with its settings; give --epochs to extend it.")
 @click.option("--overwrite", is_flag=True, help="Start over in an OUT that holds an earlier run, replacing it.")
 def train(
     name: str, data: Path, out: Path | None, model_args: tuple[str, ...], license_: str, resume: bool, overwrite: bool,
@@ -113,9 +130,12 @@ def train(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     trainer = get_trainer(name)
-    config = TrainConfig.for_trainable(trainer, **settings)
-    trainable = trainer(_parse_args(model_args), target=config.target)
     out = out or Path("runs") / name
+    args = _parse_args(model_args)
+    if resume and not overwrite:
+        settings, args = _resumed_settings(out, trainer, settings, args)
+    config = TrainConfig.for_trainable(trainer, **settings)
+    trainable = trainer(args, target=config.target)
     command = reproduce_command(name, data, out, asdict(config), trainable.args)
     metrics = train_and_export(name, trainable, data, out, config, resume=resume, overwrite=overwrite,
                                command=command, license=license_)

@@ -81,10 +81,24 @@ class TrainResult:
     seconds: float
 
 
-def resumable_checkpoint(out: Path, args: dict[str, Any], config: TrainConfig) -> dict[str, Any]:
-    """The checkpoint in ``out`` if its run had these model ``args`` and ``config`` (but for
-    :data:`RESUMABLE_CHANGES`); else a clear error naming each setting that differs."""
+def _trainer_name(trainer: type[Trainable]) -> str:
+    return f"{trainer.__module__}.{trainer.__qualname__}"
+
+
+def check_same_trainer(state: dict[str, Any], trainer: type[Trainable], out: Path) -> None:
+    """A clear error where the checkpoint ``state`` of ``out`` is a run of another trainer."""
+    saved = state.get("trainer", _trainer_name(trainer))  # not recorded by older checkpoints
+    if saved != _trainer_name(trainer):
+        raise SeparationError(f"--resume: {out} holds a run of another model (trained by {saved}); resume it "
+                              "with its own `sep train NAME`, or choose another --out")
+
+
+def resumable_checkpoint(out: Path, trainable: Trainable, config: TrainConfig) -> dict[str, Any]:
+    """The checkpoint in ``out`` if its run trained this model with the same arguments and
+    ``config`` (but for :data:`RESUMABLE_CHANGES`); else a clear error naming what differs."""
     state = load_checkpoint(out)
+    check_same_trainer(state, type(trainable), out)
+    args = trainable.args
     saved = {**asdict(TrainConfig()), **state["config"]}  # settings newer than the checkpoint: their defaults
     differences = [f"--arg {key}={json.dumps(state['args'].get(key))} (now {json.dumps(args.get(key))})"
                    for key in sorted(set(state["args"]) | set(args)) if state["args"].get(key) != args.get(key)]
@@ -178,7 +192,7 @@ def fit(
     best_score, best_epoch, elapsed = -math.inf, 0, 0.0
 
     if resume:
-        state = resumable_checkpoint(out, trainable.args, config)
+        state = resumable_checkpoint(out, trainable, config)
         _check_same_tracks(state, tracks, out)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -219,7 +233,7 @@ def fit(
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "sampler": sampler.state(), "rng": rng_states(), "best_model": best_state,
             "best_score": best_score, "best_epoch": best_epoch, "history": history, "seconds": elapsed,
-            "tracks": sorted(track.name for track in tracks),
+            "tracks": sorted(track.name for track in tracks), "trainer": _trainer_name(type(trainable)),
         })
 
     model.load_state_dict(best_state)

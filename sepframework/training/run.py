@@ -84,7 +84,7 @@ def train_and_export(
     # at once, and a long run's starting weights may be moved or replaced meanwhile
     check_output(out, resume, overwrite)
     if resume:
-        resumable_checkpoint(out, trainable.args, config)
+        resumable_checkpoint(out, trainable, config)
     device = resolve_device(config.device)
     earlier_commands = starting_commands(trainable, config.init, plugin, resume) if config.init else ()
     crop_seconds = trainable.crop_samples(config.crop_seconds) / trainable.sample_rate
