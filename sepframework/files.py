@@ -48,7 +48,7 @@ def output_folder(path: Path) -> Iterator[Path]:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        what = "a link to nothing" if path.is_symlink() else "a file"
+        what = "a link to nothing" if path.is_symlink() and not path.exists() else "a file"
         raise SeparationError(f"output folder {path} is {what}, not a folder") from None
     except OSError as error:
         raise SeparationError(f"output folder {path} cannot be created ({error.strerror or error})") from None

@@ -142,20 +142,6 @@ def _blob_entry(path: Path) -> Path | None:
     return Path(os.path.normpath(path.parent / os.readlink(path)))
 
 
-def _matches_cache_name(path: Path) -> bool:
-    """Whether a cached file still has the content the Hub declared for it.
-
-    The cache names each file's content (``blobs/<digest>``) after the digest the Hub sent
-    with it: the LFS sha256 of weights, the git blob id of small files. A cache without
-    links keeps no digest to check against, so its files pass.
-    """
-    blob = _blob_entry(path)
-    if blob is None:
-        return True
-    digest = blob.name
-    return RemoteFile(digest if len(digest) == 64 else None, digest if len(digest) == 40 else None).matches(path)
-
-
 def cached_path(repo_id: str, revision: str, filename: str) -> Path | None:
     """The cached copy of a file at ``revision`` (a commit, or a branch as last seen)."""
     from huggingface_hub import try_to_load_from_cache
@@ -347,11 +333,29 @@ def snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Pa
         path = _download(repo_id, revision if name == CONFIG_FILE else commit, name, label)
         if path.parent.name != commit:
             raise HubError(f"{label}: '{revision}' of '{repo_id}' moved during the download; run the command again")
-        if not remote[name].matches(path):
-            raise _reject(path, f"{label}: '{name}' from '{repo_id}' at {commit[:12]} does not match the Hub's hash")
+        if not remote[name].matches(path):  # a damaged cached copy: removed, then downloaded once more
+            mismatch = f"{label}: '{name}' from '{repo_id}' at {commit[:12]} does not match the Hub's hash"
+            error = _reject(path, mismatch)
+            if path.exists():  # it could not be removed
+                raise error
+            path = _download(repo_id, commit, name, label)
+            if not remote[name].matches(path):
+                raise _reject(path, mismatch)
         paths[name] = path
-    write_text_atomically(_complete_record(paths[CONFIG_FILE]), json.dumps(names) + "\n")
+    _record_complete(paths)
     return commit, paths
+
+
+def _record_complete(paths: Mapping[str, Path]) -> None:
+    """Record the snapshot of ``paths`` (verified against the Hub) as complete, with each
+    file's sha256; a cache sepframework may not write to simply keeps no record."""
+    record = _complete_record(paths[CONFIG_FILE])
+    sha256s = {name: sha256_of(path) for name, path in paths.items()}
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(record.read_text()) == sha256s:
+            return
+    with contextlib.suppress(OSError):
+        write_text_atomically(record, json.dumps(sha256s, indent=2) + "\n")
 
 
 def _complete_record(config: Path) -> Path:
@@ -369,16 +373,21 @@ def _cached_snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict
         return None
     record, folder = _complete_record(config), config.parent  # snapshots/<commit>/
     try:
-        names = model_file_names(json.loads(record.read_text()), label)
-    except (OSError, ValueError, TypeError):
+        sha256s = json.loads(record.read_text())
+    except (OSError, ValueError):
         return None  # no record: files from an interrupted download, or from another tool
-    paths = {name: folder / name for name in names}
+    if not (isinstance(sha256s, dict) and CONFIG_FILE in sha256s
+            and all(isinstance(value, str) for value in sha256s.values())):
+        return None  # not a record sepframework wrote
+    paths = {name: folder / name for name in model_file_names(sorted(sha256s), label)}
     if not all(path.is_file() for path in paths.values()):
         return None
     for name, path in paths.items():
-        if not _matches_cache_name(path):
-            record.unlink(missing_ok=True)  # no longer complete
-            error = _reject(path, f"{label}: cached '{name}' of '{repo_id}' at {folder.name[:12]} does not match its hash")
+        if sha256_of(path) != sha256s[name]:
+            with contextlib.suppress(OSError):
+                record.unlink()  # no longer complete
+            error = _reject(path, f"{label}: cached '{name}' of '{repo_id}' at {folder.name[:12]} does not match "
+                                  "the sha256 recorded when it was downloaded")
             if offline():
                 error = HubError(f"{error}; run `sep models pull {HUB_SCHEME}{repo_id}@{folder.name}` once while online")
             raise error

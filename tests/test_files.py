@@ -47,6 +47,10 @@ def test_output_folders_made_for_a_block_that_fails_are_removed_unless_written_t
     (tmp_path / "file").write_text("")
     with pytest.raises(SeparationError, match=r"^output folder .*file is a file, not a folder$"), output_folder(tmp_path / "file"):
         pass
+    (tmp_path / "file-link").symlink_to(tmp_path / "file")
+    with pytest.raises(SeparationError, match=r"^output folder .*file-link is a file, not a folder$"), \
+            output_folder(tmp_path / "file-link"):
+        pass
     (tmp_path / "link").symlink_to(tmp_path / "moved")
     with pytest.raises(SeparationError, match=r"^output folder .*link is a link to nothing, not a folder$"), \
             output_folder(tmp_path / "link"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import re
 import socket
 import threading
@@ -132,7 +133,7 @@ def test_a_cached_commit_needs_no_network(hub, tmp_path, make_model_folder) -> N
     assert hub.requests == []
 
 
-def test_offline_hub_files_are_checked_against_the_digests_they_are_cached_under(
+def test_offline_hub_files_are_checked_against_the_sha256s_recorded_when_downloaded(
     hub, tmp_path, monkeypatch, make_model_folder
 ) -> None:
     hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
@@ -141,7 +142,8 @@ def test_offline_hub_files_are_checked_against_the_digests_they_are_cached_under
     weights.resolve().write_bytes(other.read_bytes())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(
-        sephub.HubError, match=r"cached 'model.safetensors' of 'org/toy' at \w+ does not match its hash; the file was removed"
+        sephub.HubError, match=r"cached 'model.safetensors' of 'org/toy' at \w+ does not match the sha256 recorded when it "
+        r"was downloaded; the file was removed"
     ):
         registry.find(f"hf://{REPO}")
     with pytest.raises(sephub.HubError, match="offline mode is on and the cache .* lacks the model files of 'org/toy' at revision 'main'"):
@@ -287,12 +289,12 @@ def test_a_blob_in_a_shared_store_is_verified_and_never_deleted(hub, tmp_path, m
     assert registry.fetch(registry.find(f"hf://{REPO}"))["model.safetensors"] == weights  # valid: used
 
     shared.write_bytes((make_model_folder(tmp_path / "other", seed=1) / "model.safetensors").read_bytes())
-    with pytest.raises(sephub.HubError, match=r"cached 'model.safetensors' of 'org/toy' at \w+ does not match its hash"):
+    with pytest.raises(sephub.HubError, match=r"cached 'model.safetensors' of 'org/toy' at \w+ does not match the sha256"):
         registry.find(f"hf://{REPO}")
     assert shared.is_file() and not blob.is_symlink()  # the repository's links removed, the shared file kept
 
 
-def test_a_cache_without_links_is_used_offline(hub, tmp_path, monkeypatch, make_model_folder) -> None:
+def test_a_cache_without_links_is_used_and_checked_offline(hub, tmp_path, monkeypatch, make_model_folder) -> None:
     hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
     paths = registry.fetch(registry.find(f"hf://{REPO}"))
     for path in paths.values():  # as huggingface_hub lays out a cache where links are unavailable
@@ -301,6 +303,9 @@ def test_a_cache_without_links_is_used_offline(hub, tmp_path, monkeypatch, make_
         path.write_bytes(content)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert registry.fetch(registry.find(f"hf://{REPO}")) == paths
+    paths["model.safetensors"].write_bytes((make_model_folder(tmp_path / "other", seed=1) / "model.safetensors").read_bytes())
+    with pytest.raises(sephub.HubError, match="does not match the sha256 recorded when it was downloaded"):
+        registry.find(f"hf://{REPO}")
 
 
 def test_a_snapshot_not_recorded_complete_is_not_used(hub, tmp_path, monkeypatch, make_model_folder) -> None:
@@ -327,3 +332,50 @@ def test_a_damaged_cached_commit_is_downloaded_again_online(hub, tmp_path, make_
     weights.resolve().write_bytes(b"damaged")
     entry = registry.find(f"hf://{REPO}@{commit}")
     assert registry.fetch(entry)["model.safetensors"].read_bytes() == (tmp_path / "toy/model.safetensors").read_bytes()
+
+
+def test_a_damaged_cached_file_is_downloaded_again_by_branch_too(hub, tmp_path, make_model_folder) -> None:
+    hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    registry.fetch(registry.find(f"hf://{REPO}"))["model.safetensors"].resolve().write_bytes(b"damaged")
+    entry = registry.find(f"hf://{REPO}")
+    assert registry.fetch(entry)["model.safetensors"].read_bytes() == (tmp_path / "toy/model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("record", ["[]", "{}", '"config.json"', '{"config.json": 3}', "not json"])
+def test_a_record_sepframework_did_not_write_is_no_record(hub, tmp_path, monkeypatch, make_model_folder, record) -> None:
+    commit = hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    config = registry.fetch(registry.find(f"hf://{REPO}@{commit}"))["config.json"]
+    (config.parents[2] / "sepframework" / f"{commit}.json").write_text(record)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(sephub.HubError, match="lacks the model files of 'org/toy'"):
+        registry.find(f"hf://{REPO}@{commit}")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write any folder")
+def test_a_read_only_cache_still_loads_what_it_holds(hub, tmp_path, make_model_folder) -> None:
+    hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    paths = registry.fetch(registry.find(f"hf://{REPO}"))
+    folders = [path for path in (tmp_path / "hf-home").rglob("*") if path.is_dir() and not path.is_symlink()]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        assert registry.fetch(registry.find(f"hf://{REPO}")) == paths
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+
+
+def test_a_record_that_cannot_be_written_only_leaves_the_snapshot_unrecorded(
+    hub, tmp_path, monkeypatch, make_model_folder
+) -> None:
+    hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+
+    def read_only(path, text):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(sephub, "write_text_atomically", read_only)
+    entry = registry.find(f"hf://{REPO}")  # downloaded and verified, but not recorded complete
+    assert registry.fetch(entry)["model.safetensors"].read_bytes() == (tmp_path / "toy/model.safetensors").read_bytes()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(sephub.HubError, match="lacks the model files of 'org/toy'"):
+        registry.find(f"hf://{REPO}")

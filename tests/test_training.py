@@ -564,6 +564,14 @@ def test_running_out_of_memory_while_training_is_one_clear_line(tmp_path: Path, 
         train_and_export("tiny", TinyTrainable(), data, tmp_path / "out", TrainConfig.for_trainable(TinyTrainable))
     assert not (tmp_path / "out").exists()
 
+    def no_memory(*args: Any, **kwargs: Any) -> None:
+        raise MemoryError()
+
+    monkeypatch.setattr("sepframework.training.run.load_tracks", no_memory)
+    with pytest.raises(SeparationError, match=re.escape(
+            "out of memory while reading the dataset: train on fewer or shorter tracks")):
+        train_and_export("tiny", TinyTrainable(), data, tmp_path / "out", TrainConfig.for_trainable(TinyTrainable))
+
 
 def test_resume_names_a_run_of_another_model(tmp_path: Path) -> None:
     fit(TinyTrainable(), synthetic_tracks(), TrainConfig.for_trainable(TinyTrainable, epochs=1), tmp_path)

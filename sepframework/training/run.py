@@ -44,6 +44,17 @@ def check_output(out: Path, resume: bool, overwrite: bool) -> None:
 
 
 @contextmanager
+def _out_of_memory(step: str, advice: str) -> Iterator[None]:
+    """Running out of (CPU or GPU) memory during ``step`` as one clear error with ``advice``."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as error:
+        if not isinstance(error, MemoryError) and not re.search(r"can't allocate memory|out of memory", str(error)):
+            raise
+        raise SeparationError(f"out of memory while {step}: {advice}") from None
+
+
+@contextmanager
 def staged(out: Path) -> Iterator[Path]:
     """A temporary folder in ``out`` whose files replace those of ``out`` if the block succeeds;
     removed in any case, so a failure leaves no partial files."""
@@ -90,19 +101,16 @@ def train_and_export(
     crop_seconds = trainable.crop_samples(config.crop_seconds) / trainable.sample_rate
     trainable.separator(trainable.build_model(), "cpu")  # model arguments the network or separator refuses
     with output_folder(out):  # an --out that cannot be made fails now, not after the first epoch
-        tracks = load_tracks(data, trainable.sample_rate)
-        try:
+        with _out_of_memory("reading the dataset", "train on fewer or shorter tracks"):
+            tracks = load_tracks(data, trainable.sample_rate)
+        with _out_of_memory("training", "lower --batch-size or --crop-seconds, or use a smaller model (--arg)"):
             result = fit(trainable, tracks, config, out, resume=resume)
-        except (MemoryError, RuntimeError) as error:
-            if not isinstance(error, MemoryError) and not re.search(r"can't allocate memory|out of memory", str(error)):
-                raise
-            raise SeparationError("out of memory while training: lower --batch-size or --crop-seconds, or use a "
-                                  "smaller model (--arg)") from None
     with staged(out) as staging:
         files = export_model(trainable, result.model, plugin, staging)
         separator = trainable.separator_class.load(trainable.args, files, device)
         valid = [track for track in tracks if track.name in set(result.valid_tracks)]
-        scores = Validator(valid, trainable.sources)(separator)
+        with _out_of_memory("scoring the exported model", "use shorter validation tracks or --device cpu"):
+            scores = Validator(valid, trainable.sources)(separator)
         metrics = {
             "validation": scores,
             "validation_float32": result.history[result.best_epoch - 1]["validation"],
