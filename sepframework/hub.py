@@ -359,7 +359,7 @@ def _record_complete(paths: Mapping[str, Path]) -> None:
 
 
 def _complete_record(config: Path) -> Path:
-    """Where :func:`snapshot` lists the model files of a complete snapshot, given its cached
+    """Where :func:`snapshot` records a complete snapshot (its model files' sha256s), given its cached
     config (``snapshots/<commit>/config.json``): ``sepframework/<commit>.json`` beside
     ``snapshots/``, which huggingface_hub's cache tools leave alone and delete with the repository."""
     return config.parent.parent.parent / "sepframework" / f"{config.parent.name}.json"
