@@ -176,9 +176,8 @@ def _hub_errors(
         raise HubError(f"{label}: file '{filename}' not found in '{repo_id}' at revision '{revision}'") from error
     except errors.HfHubHTTPError as error:
         status = error.response.status_code
-        hint = {401: "; check HF_TOKEN (it needs write access to publish)",
-                403: "; check HF_TOKEN (it needs write access to publish)",
-                412: "; the repository changed meanwhile: run the command again"}.get(status, "")
+        hint = ("; check HF_TOKEN (it needs write access to publish)" if status in (401, 403) else
+                "; the repository changed meanwhile: run the command again" if status == 412 else "")
         message = error.server_message or _short(error)
         raise HubError(f"{label}: {where} answered HTTP {status} for '{repo_id}': {message}{hint}") from error
     except httpx2.ReadTimeout as error:
@@ -304,8 +303,8 @@ def download(
     return paths
 
 
-def snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Path]]:
-    """The commit ``revision`` designates and verified local copies of its model files.
+def snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Path], dict[str, str]]:
+    """The commit ``revision`` designates, verified local copies of its model files and their sha256s.
 
     Online, the revision is resolved on the Hub and each file is checked against the
     digest the Hub declares; the complete snapshot is then recorded as such. Offline, or
@@ -342,15 +341,14 @@ def snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Pa
             if not remote[name].matches(path):
                 raise _reject(path, mismatch)
         paths[name] = path
-    _record_complete(paths)
-    return commit, paths
+    sha256s = {name: remote[name].lfs_sha256 or sha256_of(path) for name, path in paths.items()}  # LFS: just checked
+    _record_complete(_complete_record(paths[CONFIG_FILE]), sha256s)
+    return commit, paths, sha256s
 
 
-def _record_complete(paths: Mapping[str, Path]) -> None:
-    """Record the snapshot of ``paths`` (verified against the Hub) as complete, with each
-    file's sha256; a cache sepframework may not write to simply keeps no record."""
-    record = _complete_record(paths[CONFIG_FILE])
-    sha256s = {name: sha256_of(path) for name, path in paths.items()}
+def _record_complete(record: Path, sha256s: Mapping[str, str]) -> None:
+    """Record a snapshot verified against the Hub as complete, with its files' ``sha256s``;
+    a cache sepframework may not write to simply keeps no record."""
     with contextlib.suppress(OSError, ValueError):
         if json.loads(record.read_text()) == sha256s:
             return
@@ -365,9 +363,9 @@ def _complete_record(config: Path) -> Path:
     return config.parent.parent.parent / "sepframework" / f"{config.parent.name}.json"
 
 
-def _cached_snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Path]] | None:
-    """The commit and verified model files of ``revision`` as an earlier online run recorded
-    them complete (see :func:`snapshot`); ``None`` when they are not all there."""
+def _cached_snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Path], dict[str, str]] | None:
+    """The commit, verified model files and sha256s of ``revision`` as an earlier online run
+    recorded them complete (see :func:`snapshot`); ``None`` when they are not all there."""
     config = cached_path(repo_id, revision, CONFIG_FILE)
     if config is None:
         return None
@@ -391,7 +389,7 @@ def _cached_snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict
             if offline():
                 error = HubError(f"{error}; run `sep models pull {HUB_SCHEME}{repo_id}@{folder.name}` once while online")
             raise error
-    return folder.name, paths
+    return folder.name, paths, {name: sha256s[name] for name in paths}
 
 
 @dataclass(frozen=True)

@@ -270,7 +270,7 @@ def hub_entry(uri: str) -> ModelEntry:
     from sepframework import hub
 
     repo_id, revision = hub.parse_hub_uri(uri)
-    commit, paths = hub.snapshot(repo_id, revision, f"model '{uri}'")
+    commit, paths, sha256s = hub.snapshot(repo_id, revision, f"model '{uri}'")
     config = read_config(paths)
     plugin, sample_rate, sources = _plugin_metadata(config, paths, f"model '{uri}'")
     return ModelEntry(
@@ -278,7 +278,7 @@ def hub_entry(uri: str) -> ModelEntry:
         plugin=plugin,
         repo_id=repo_id,
         revision=commit,
-        files={filename: sha256_of(path) for filename, path in paths.items()},
+        files=sha256s,
         sample_rate=sample_rate,
         sources=sources,
     )
