@@ -19,13 +19,13 @@ track can be reported while the others are read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sepframework.audio import read_audio
+from sepframework.audio import read_audio, resample
 from sepframework.interfaces import SeparationError
 
 #: Extensions read as audio inside dataset folders.
@@ -140,13 +140,24 @@ def _mir1k_track(entry: TrackEntry, sample_rate: int | None) -> Track:
     return Track(entry.name, rate, {"vocals": audio[1:2], "accompaniment": audio[0:1]})
 
 
-def _summed_track(entry: TrackEntry, vocals: tuple[np.ndarray, int], parts: Sequence[tuple[np.ndarray, int]]) -> Track:
-    """The track of ``entry`` from its decoded vocals and the parts summed into the accompaniment."""
+def _summed_track(entry: TrackEntry, vocals: tuple[np.ndarray, int], parts: dict[str, tuple[np.ndarray, int]],
+                  sample_rate: int | None) -> Track:
+    """The track of ``entry`` from its decoded vocals and the parts summed into the accompaniment.
+
+    The stems must agree in their own rates, channels and lengths (whatever ``sample_rate``
+    asks for, so that training and evaluation accept the same datasets); the summed sources
+    are then resampled to ``sample_rate`` when given.
+    """
     audio, rate = vocals
-    if any(part_rate != rate or part.shape != audio.shape for part, part_rate in parts):
-        raise SeparationError(f"{entry.path}: stems differ in sample rate, channels or length")
-    accompaniment = np.sum([part for part, _ in parts], axis=0, dtype=np.float32)
-    return Track(entry.name, rate, {"vocals": audio, "accompaniment": accompaniment})
+    if any(part_rate != rate or part.shape != audio.shape for part, part_rate in parts.values()):
+        described = "; ".join(f"{name}: {part.shape[0]} channel(s), {part.shape[1]} samples at {part_rate} Hz"
+                              for name, (part, part_rate) in {"vocals": vocals, **parts}.items())
+        raise SeparationError(f"{entry.path}: stems differ in sample rate, channels or length ({described})")
+    sources = {"vocals": audio, "accompaniment": np.sum([part for part, _ in parts.values()], axis=0, dtype=np.float32)}
+    if sample_rate is not None and sample_rate != rate:
+        sources = {name: resample(source, rate, sample_rate) for name, source in sources.items()}
+        rate = sample_rate
+    return Track(entry.name, rate, sources)
 
 
 def _stems_track(entry: TrackEntry, sample_rate: int | None) -> Track:
@@ -156,13 +167,13 @@ def _stems_track(entry: TrackEntry, sample_rate: int | None) -> Track:
     ]
     if not others:
         raise SeparationError(f"{entry.path}: has vocals but no accompaniment.wav nor other stems to sum")
-    return _summed_track(entry, read_audio(stems["vocals"], sample_rate),
-                         [read_audio(path, sample_rate) for path in others])
+    return _summed_track(entry, read_audio(stems["vocals"]), {path.stem: read_audio(path) for path in others}, sample_rate)
 
 
 def _stem_mp4_track(entry: TrackEntry, sample_rate: int | None) -> Track:
-    return _summed_track(entry, read_audio(entry.path, sample_rate, stream=STEM_MP4_VOCALS),
-                         [read_audio(entry.path, sample_rate, stream=index) for index in STEM_MP4_ACCOMPANIMENT])
+    return _summed_track(entry, read_audio(entry.path, stream=STEM_MP4_VOCALS),
+                         {f"stream {index}": read_audio(entry.path, stream=index) for index in STEM_MP4_ACCOMPANIMENT},
+                         sample_rate)
 
 
 _READERS = {"mir1k": _mir1k_track, "stems": _stems_track, "stem.mp4": _stem_mp4_track}

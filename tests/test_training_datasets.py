@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from sepframework.audio import resample
 from sepframework.datasets import detect_layout, load_tracks
 from sepframework.interfaces import SeparationError
 
@@ -83,6 +84,26 @@ def test_unusable_folders_are_clear_errors(tmp_path: Path, make, message: str) -
     make(root)
     with pytest.raises(SeparationError, match=message):
         load_tracks(root)
+
+
+@pytest.mark.parametrize("sample_rate", [None, 8000])
+def test_stems_at_different_rates_are_refused_for_training_as_for_evaluation(tmp_path: Path, sample_rate: int | None) -> None:
+    write(tmp_path / "t" / "vocals.wav", noise(2, 16000, 0), rate=16000)
+    write(tmp_path / "t" / "bass.wav", noise(2, 22050, 1), rate=22050)
+    with pytest.raises(SeparationError, match=r"differ in sample rate.*vocals: 2 channel\(s\), 16000 samples at 16000 Hz; "
+                                              r"bass: 2 channel\(s\), 22050 samples at 22050 Hz"):
+        load_tracks(tmp_path, sample_rate=sample_rate)
+
+
+def test_summed_stems_are_resampled_together(tmp_path: Path) -> None:
+    stems = {name: noise(1, 16000, seed) for seed, name in enumerate(("vocals", "drums", "bass"))}
+    for name, audio in stems.items():
+        write(tmp_path / "t" / f"{name}.wav", audio)
+    (track,) = load_tracks(tmp_path, sample_rate=8000)
+    (native,) = load_tracks(tmp_path)
+    assert track.sample_rate == 8000 and track.sources["accompaniment"].shape == (1, 8000)
+    np.testing.assert_allclose(track.sources["accompaniment"],
+                               resample(native.sources["accompaniment"], 16000, 8000), atol=1e-6)
 
 
 def test_a_link_to_a_missing_file_is_named_not_skipped(tmp_path: Path) -> None:
