@@ -343,6 +343,9 @@ def snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Pa
         paths[name] = path
     sha256s = {name: remote[name].lfs_sha256 or sha256_of(path) for name, path in paths.items()}  # LFS: just checked
     _record_complete(_complete_record(paths[CONFIG_FILE]), sha256s)
+    if CARD_FILE in remote:  # for its licence and metrics only: a model loads without it
+        with contextlib.suppress(HubError):
+            _download(repo_id, commit, CARD_FILE, label)
     return commit, paths, sha256s
 
 

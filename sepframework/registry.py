@@ -281,7 +281,19 @@ def hub_entry(uri: str) -> ModelEntry:
         files=sha256s,
         sample_rate=sample_rate,
         sources=sources,
+        **_hub_card_metadata(hub.cached_path(repo_id, commit, CARD_FILE)),
     )
+
+
+def _hub_card_metadata(card: Path | None) -> dict[str, Any]:
+    """Licence, description and metrics of a Hub model's card, as far as it has a readable
+    one (``snapshot`` fetches it when the repository has one); nothing otherwise."""
+    if card is None:
+        return {}
+    try:
+        return card_metadata(card)
+    except RegistryError:
+        return {}
 
 
 def card_metadata(path: Path) -> dict[str, Any]:

@@ -379,3 +379,23 @@ def test_a_record_that_cannot_be_written_only_leaves_the_snapshot_unrecorded(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(sephub.HubError, match="lacks the model files of 'org/toy'"):
         registry.find(f"hf://{REPO}")
+
+
+def test_a_hub_model_shows_its_cards_licence_and_metrics_online_and_offline(hub, tmp_path, make_model_folder) -> None:
+    from click.testing import CliRunner
+
+    from sepframework.models_cli import models as models_command
+
+    folder = make_model_folder(tmp_path / "toy")
+    commit = hub.add_folder(REPO, folder)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (bare / name).write_bytes((folder / name).read_bytes())
+    hub.add_folder("org/bare", bare)
+    assert registry.find("hf://org/bare").license == "unknown"  # no card: nothing to tell
+    for offline in ([], ["--offline"]):
+        shown = CliRunner().invoke(models_command, ["info", f"hf://{REPO}", *offline], catch_exceptions=False).output
+        assert re.search(r"^licence +mit$", shown, re.MULTILINE), shown
+        assert re.search(r"^metrics Toy songs +vocals SDR 4.5$", shown, re.MULTILINE), shown
+        assert re.search(rf"^revision +{commit}$", shown, re.MULTILINE), shown
