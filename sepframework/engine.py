@@ -3,21 +3,29 @@
 Audio streams from the reader, is resampled to the model's rate, cut into overlapping
 segments, separated segment by segment and joined with crossfades whose weights sum to
 one. The crossfade ramps only in the middle of each overlap, leaving the model's
-``context_samples`` at either end of a segment out, so a model whose output depends on
-at most that much context gives exactly its whole-signal output. Memory depends on the
-segment length, not on the input's.
+``context_samples`` at either end of a segment out, so a time-invariant model whose
+output depends on at most that much context gives exactly its whole-signal output.
+Models that are not (an STFT model is time-invariant only by whole hops, a U-Net sees
+whole patches, a GRU carries state) give close but not identical output; the ramp
+(up to :data:`DEFAULT_OVERLAP_SECONDS`, never under :data:`MIN_RAMP_SECONDS`) hides
+where two segments disagree. Memory depends on the segment length, not on the input's.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Iterator
 
 import numpy as np
 
 from sepframework.interfaces import SeparationError, Separator, checked_block, is_finite_number
 
-#: Default crossfade between segments, in seconds.
+#: Default crossfade ramp between segments, in seconds (the overlap adds the model's
+#: context at either end).
 DEFAULT_OVERLAP_SECONDS = 1.0
+#: Shortest crossfade ramp: where two segments' outputs disagree, a shorter one is heard
+#: as a click.
+MIN_RAMP_SECONDS = 0.05
 #: Shortest segment a caller may ask for: shorter ones spend more on overlaps and
 #: per-call overhead than on the audio itself.
 MIN_SEGMENT_SECONDS = 1.0
@@ -36,13 +44,16 @@ def plan_segments(model: Separator, segment_seconds: float | None) -> tuple[int,
         raise SeparationError(f"{named} must be a positive number of seconds, got {seconds!r}")
     if chosen and seconds < MIN_SEGMENT_SECONDS:
         raise SeparationError(f"--segment {seconds} s is too short; use at least {MIN_SEGMENT_SECONDS:g} s")
-    segment = int(round(seconds * model.sample_rate))
-    default_overlap = min(DEFAULT_OVERLAP_SECONDS * model.sample_rate, segment / 4)
-    overlap = max(int(default_overlap), 2 * model.context_samples + 1)
-    if segment < 2 * overlap:
+    rate, context = model.sample_rate, model.context_samples
+    segment = int(round(seconds * rate))
+    ramp = int(min(DEFAULT_OVERLAP_SECONDS * rate, segment / 4))
+    overlap = min(2 * context + ramp, segment // 2)
+    shortest_ramp = math.ceil(MIN_RAMP_SECONDS * rate)
+    if overlap - 2 * context < shortest_ramp:
+        shortest = math.ceil(100 * 2 * (2 * context + shortest_ramp) / rate) / 100  # rounded up: it is accepted
         raise SeparationError(
-            f"{named} {seconds} s is too short for the model's overlap; use at least "
-            f"{2 * overlap / model.sample_rate:.2f} s"
+            f"{named} {seconds} s is too short for the model's context ({context / rate:g} s each side of a "
+            f"segment) and a crossfade; use at least {shortest:.2f} s"
         )
     return segment, overlap
 
@@ -84,17 +95,16 @@ def separate_stream(
     pending_len = 0
     tail: dict[str, np.ndarray] | None = None  # previous segment's last `overlap` samples
 
-    def join(stems: dict[str, np.ndarray], emit: int) -> dict[str, np.ndarray]:
+    def join(separated: dict[str, np.ndarray], emit: int) -> dict[str, np.ndarray]:
         nonlocal tail
-        stems = {name: stem for name, stem in stems.items() if name in kept}
-        out = {}
-        for name, stem in stems.items():
-            stem = stem.astype(np.float32, copy=True)
+        out, rest = {}, {}
+        for name in kept:
+            stem = separated[name].astype(np.float32, copy=True)  # the model may reuse its buffers
             if tail is not None:
                 n = min(overlap, stem.shape[1])
                 stem[:, :n] = tail[name][:, :n] * (1 - fade_in[:n]) + stem[:, :n] * fade_in[:n]
-            out[name] = stem[:, :emit]
-        tail = {name: stem[:, emit:] for name, stem in stems.items()}
+            out[name], rest[name] = stem[:, :emit], stem[:, emit:]
+        tail = rest
         return out
 
     for block in blocks:

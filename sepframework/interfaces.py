@@ -57,8 +57,9 @@ class Separator(ABC):
     #: from the mixture, so it keeps what the model's rate cannot represent
     #: (see :mod:`sepframework.residual`).
     residual_source: ClassVar[str | None] = None
-    #: Seconds of audio the chunked engine passes to :meth:`separate_block` at once when
-    #: the caller does not choose (``sep run --segment``): memory against per-call overhead.
+    #: Seconds of audio the chunked engine separates per segment when the caller does not
+    #: choose (``sep run --segment``): memory against per-call overhead. A call of
+    #: :meth:`separate_block` gets at most a segment plus its overlap with the next.
     segment_seconds: float = 30.0
 
     def __init__(self) -> None:

@@ -69,7 +69,8 @@ class Flawed(Separator):
         ("drops a source", "check_block_output: separate_block on 1 s of stereo: returned the sources ['vocals'], "
                            "without 'accompaniment'"),
         ("context longer than its segments", "check_attributes: the model's Flawed.segment_seconds 30.0 s is too "
-                                             "short for the model's overlap; use at least 80.00 s"),
+                                             "short for the model's context (20 s each side of a segment) and a "
+                                             "crossfade; use at least 80.10 s"),
     ],
 )
 def test_the_conformance_suite_reports_each_flaw(flaw: str, failing_check: str) -> None:
