@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +32,7 @@ __all__ = [
 
 def separate_file(
     path: str | Path,
-    model: str | Separator | None = None,
+    model: str | os.PathLike[str] | Separator | None = None,
     outdir: str | Path = "separated",
     *,
     format: str = "wav",
@@ -55,8 +56,8 @@ def separate_file(
     from sepframework.pipeline import DEFAULT_TEMPLATE, OutputSpec
     from sepframework.pipeline import separate_file as _separate_file
 
-    if model is not None and not isinstance(model, (str, Separator)):
-        raise SeparationError(f"model must be a name, a folder or a Separator, not {type(model).__name__}")
+    if model is not None and not isinstance(model, (str, os.PathLike, Separator)):
+        raise SeparationError(f"model must be a name, a folder path or a Separator, not {type(model).__name__}")
     stems = [stems] if isinstance(stems, str) else stems
     name = model_name or (type(model).__name__ if isinstance(model, Separator) else display_name(model))
     separator = model if isinstance(model, Separator) else load(model, device=device)

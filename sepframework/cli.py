@@ -16,7 +16,7 @@ from sepframework import __version__
 from sepframework.allocator import keep_freed_memory
 from sepframework.cli_options import FiniteFloatRange, offline_option
 from sepframework.engine import MIN_SEGMENT_SECONDS
-from sepframework.interfaces import SeparationError, SeparationWarning
+from sepframework.interfaces import SeparationError, SeparationWarning, model_code
 from sepframework.interrupts import exit_status, raise_if_interrupted, request_interrupt
 
 #: Subcommands living in their own modules, imported only when invoked.
@@ -138,8 +138,8 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
 @click.option("--format", "fmt", type=click.Choice(["wav", "flac", "mp3"]), default="wav", show_default=True, help="Output format.")
 @click.option("--subtype", default=None, help="Sample format, e.g. PCM_16, PCM_24, FLOAT (default: FLOAT for wav, PCM_24 for flac).")
 @click.option("--stems", default=None, help="Comma-separated sources to write, e.g. vocals (default: all).")
-@click.option("--segment", type=FiniteFloatRange(min=MIN_SEGMENT_SECONDS), default=None, help="Seconds of audio separated at once, at least 1 and twice the model's segment overlap "
-                   "(2.05 for the GRUs): memory vs. speed [default: the model's choice].")
+@click.option("--segment", type=FiniteFloatRange(min=MIN_SEGMENT_SECONDS), default=None, help="Seconds of audio separated at once, at least 1 and twice the model's context plus a "
+                   "50 ms crossfade (2.15 for the GRUs): memory vs. speed [default: the model's choice].")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--stream", is_flag=True, help="Process block by block as a live stream would (causal models such as gru-stream).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors and warnings.")
@@ -181,7 +181,8 @@ def run(
         raise SeparationError(f"--stems '{stems}' names no source; this model gives {', '.join(model.sources)}")
     check_batch(files, model, spec, wanted, name)
     if stream:
-        streaming_model(model).frame_processor()  # a model that cannot stream fails here, once, not per file
+        with model_code(model, "frame_processor()"):  # a model that cannot stream fails here, once, not per file
+            streaming_model(model).frame_processor()
         if segment is not None:
             raise SeparationError("--segment has no effect with --stream (it processes the input block by block)")
     else:
@@ -202,7 +203,7 @@ def run(
             click.echo(f"error: {message if message.startswith(f'{path}:') else f'{path}: {message}'}", err=True)
             failed += 1
             continue
-        except Exception as error:  # a fault of the model's code: the other files still get done
+        except (Exception, SystemExit) as error:  # a fault of the model's code: the other files still get done
             click.echo(f"error: {path}: model '{name}' failed: {type(error).__name__}: {error}", err=True)
             failed += 1
             continue

@@ -35,6 +35,9 @@ OTHER_RATES = (44100, 22050)
 SHORT_LENGTHS = (1, 31, 1000)
 #: Samples per block fed to the chunked engine.
 STREAM_BLOCK = 4096
+#: Largest difference between a ``residual_source`` and the mixture minus the other
+#: sources (float32 rounding of a song-like signal peaking near 0.6).
+RESIDUAL_TOLERANCE = 1e-5
 
 
 class ConformanceError(AssertionError):
@@ -62,10 +65,10 @@ def _check_stems(stems: object, model: Separator, shape: tuple[int, ...], contex
 
 
 def check_attributes(model: Separator) -> None:
-    """``sample_rate`` a positive int, ``sources`` a non-empty tuple of distinct names,
+    """``sample_rate`` an int of at least 1000 (Hz), ``sources`` a non-empty tuple of distinct names,
     ``context_samples`` a non-negative int, ``residual_source`` None or one of the sources,
-    ``segment_seconds`` a positive number, long enough for the segment overlap that
-    ``context_samples`` asks (what ``sep run`` uses)."""
+    ``segment_seconds`` a positive number, long enough for twice ``context_samples`` and
+    the shortest crossfade (what ``sep run`` uses)."""
     problem = attribute_problem(model)
     if problem is not None:
         raise ConformanceError(problem)
@@ -76,13 +79,21 @@ def check_attributes(model: Separator) -> None:
 
 
 def check_block_output(model: Separator) -> None:
-    """``separate_block`` returns every source as float32 with the input's shape."""
+    """``separate_block`` returns every source as float32 with the input's shape, leaves
+    ``residual_source`` (if any) the mixture minus the other sources."""
     audio = song_like_signal(2, model.sample_rate, model.sample_rate)
-    stems = model.separate_block(audio)
+    stems = model.separate_block(audio.copy())
     _check_stems(stems, model, audio.shape, "separate_block on 1 s of stereo")
     for name, stem in stems.items():
         if stem.dtype != np.float32:
             raise ConformanceError(f"separate_block: '{name}' is {stem.dtype}, not float32")
+    residual = model.residual_source
+    if residual is not None:
+        others = np.sum([stem for name, stem in stems.items() if name != residual], axis=0)
+        error = float(np.max(np.abs(stems[residual] - (audio - others))))
+        if error > RESIDUAL_TOLERANCE:
+            raise ConformanceError(f"separate_block: residual_source '{residual}' differs from the mixture minus the "
+                                   f"other sources by up to {error:.2e}; set residual_source = None if it is not one")
 
 
 def check_shapes_and_rates(model: Separator) -> None:
@@ -105,7 +116,9 @@ def check_short_inputs(model: Separator) -> None:
 def check_determinism(model: Separator) -> None:
     """The same input gives the same output."""
     audio = song_like_signal(2, model.sample_rate // 2, model.sample_rate, seed=1)
-    first, second = model.separate_block(audio), model.separate_block(audio)
+    first, second = model.separate_block(audio.copy()), model.separate_block(audio.copy())
+    for stems in (first, second):
+        _check_stems(stems, model, audio.shape, "separate_block on 0.5 s of stereo")
     for name in model.sources:
         if not np.array_equal(first[name], second[name], equal_nan=True):
             raise ConformanceError(f"two runs on the same input differ for '{name}'")

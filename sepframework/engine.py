@@ -112,9 +112,8 @@ def separate_stream(
         pending_len += block.shape[1]
         while pending_len >= segment + overlap:  # keep one overlap of look-ahead buffered
             buffer = np.concatenate(pending, axis=1)
-            stems = checked_block(model, buffer[:, :segment], kept)
-            yield join(stems, hop)
-            pending, pending_len = [buffer[:, hop:]], buffer.shape[1] - hop
+            pending, pending_len = [buffer[:, hop:].copy()], buffer.shape[1] - hop  # the model may change buffer
+            yield join(checked_block(model, buffer[:, :segment], kept), hop)
     if pending_len:
         buffer = np.concatenate(pending, axis=1)
         stems = checked_block(model, buffer, kept)

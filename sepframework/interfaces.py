@@ -5,11 +5,13 @@ Audio everywhere is a float32 NumPy array shaped ``(channels, samples)``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import numbers
+import sys
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -62,8 +64,8 @@ class Separator(ABC):
     #: :meth:`separate_block` gets at most a segment plus its overlap with the next.
     segment_seconds: float = 30.0
 
-    def __init__(self) -> None:
-        self.device = "cpu"
+    #: Where the model runs (see :meth:`to`).
+    device: str = "cpu"
 
     @classmethod
     @abstractmethod
@@ -81,7 +83,8 @@ class Separator(ABC):
     def separate_block(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         """Separate ``audio`` (channels, samples) already at :attr:`sample_rate`.
 
-        Returns one array per source, each with the input's shape.
+        Returns one float array per source, each with the input's shape. ``audio`` is the
+        model's to use: callers do not read it afterwards, so it may be changed in place.
         """
 
     def to(self, device: str) -> Separator:
@@ -113,6 +116,8 @@ class Separator(ABC):
         if length == 0:
             return {name: audio.copy() for name in self.sources}
         at_model_rate = resample(audio, sample_rate, self.sample_rate)
+        if at_model_rate is audio or np.shares_memory(at_model_rate, audio):
+            at_model_rate = at_model_rate.copy()  # separate_block may change its input; the caller's stays as it is
         stems = checked_block(self, at_model_rate, self.sources)
         residual = self.residual_source if sample_rate != self.sample_rate else None
         result = {}
@@ -139,8 +144,10 @@ def check_sample_rate(sample_rate: object) -> None:
 def check_float_samples(audio: np.ndarray) -> None:
     """A :class:`SeparationError` with a hint unless ``audio`` holds float samples."""
     if not np.issubdtype(audio.dtype, np.floating):
-        raise SeparationError(f"audio must hold float samples (full scale ±1.0), got {audio.dtype}; "
-                              "divide 16-bit PCM by 32768")
+        bits = 8 * audio.dtype.itemsize
+        hint = (f"; divide {bits}-bit PCM by {2 ** (bits - 1)}"
+                if np.issubdtype(audio.dtype, np.signedinteger) else "")
+        raise SeparationError(f"audio must hold float samples (full scale ±1.0), got {audio.dtype}{hint}")
 
 
 def check_layout(audio: np.ndarray, label: str = "audio") -> None:
@@ -171,8 +178,9 @@ def attribute_problem(model: Separator | type[Separator], set_only: bool = False
     for name, found in (("sample_rate", rate), ("sources", sources)):
         if found is missing and not set_only:
             return f"{name} is not set (set it on the class or in __init__)"
-    if rate is not missing and (not isinstance(rate, (int, np.integer)) or isinstance(rate, bool) or rate <= 0):
-        return f"sample_rate must be a positive int, got {rate!r}"
+    if rate is not missing and (not isinstance(rate, (int, np.integer)) or isinstance(rate, bool)
+                                or rate < MIN_SAMPLE_RATE):
+        return f"sample_rate must be an int number of Hz, at least {MIN_SAMPLE_RATE}, got {rate!r}"
     if sources is not missing and (
         not isinstance(sources, tuple) or not sources or len(set(sources)) != len(sources)
         or not all(isinstance(name, str) and name for name in sources)
@@ -190,9 +198,10 @@ def attribute_problem(model: Separator | type[Separator], set_only: bool = False
     return None
 
 
-def stems_problem(stems: object, sources: Collection[str], shape: tuple[int, ...]) -> str | None:
+def stems_problem(stems: object, sources: Collection[str], shape: tuple[int, ...], spectra: bool = False) -> str | None:
     """What is wrong with ``separate_block``'s result for the ``sources`` wanted from a
-    block of ``shape``, or ``None``: a dict holding each as a finite array of that shape."""
+    block of ``shape``, or ``None``: a dict holding each as a finite float array of that
+    shape (complex, with ``spectra``, for a frame processor's result)."""
     if not isinstance(stems, Mapping):
         return f"returned {type(stems).__name__}, not a dict of sources"
     missing = [name for name in sources if name not in stems]
@@ -203,6 +212,9 @@ def stems_problem(stems: object, sources: Collection[str], shape: tuple[int, ...
         if not isinstance(stem, np.ndarray) or stem.shape != shape:
             got = f"shaped {stem.shape}" if isinstance(stem, np.ndarray) else f"a {type(stem).__name__}"
             return f"returned '{name}' {got} for a block shaped {shape}"
+        wanted = np.complexfloating if spectra else np.floating
+        if not np.issubdtype(stem.dtype, wanted):
+            return f"returned '{name}' as {stem.dtype} values, not {'complex' if spectra else 'float'}"
         if not np.isfinite(stem).all():
             return f"returned NaN or infinite samples in '{name}'"
     return None
@@ -221,6 +233,27 @@ def checked_block(model: Separator, audio: np.ndarray, sources: Collection[str])
         raise SeparationError("the input contains NaN or infinite samples")
     model_class = f"{type(model).__module__}.{type(model).__qualname__}"
     raise SeparationError(f"the model is broken: {model_class}.separate_block {problem}")
+
+
+def plugin_output_to_stderr() -> contextlib.AbstractContextManager[object]:
+    """Send what plugin code prints to standard error: standard output may be the
+    commands' data (``sep stream --vocals -``, ``sep models list --json``)."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
+@contextlib.contextmanager
+def model_code(model: object, call: str) -> Iterator[None]:
+    """Run ``call`` into a model's own code: what it prints goes to standard error, and
+    its failures (``sys.exit`` included; running out of memory aside) are one
+    :class:`SeparationError` naming the model's class."""
+    try:
+        with plugin_output_to_stderr():
+            yield
+    except (SeparationError, MemoryError):
+        raise
+    except (Exception, SystemExit) as error:
+        model_class = f"{type(model).__module__}.{type(model).__qualname__}"
+        raise SeparationError(f"the model is broken: {model_class}.{call} raised {type(error).__name__}: {error}") from error
 
 
 def fit_length(audio: np.ndarray, length: int) -> np.ndarray:

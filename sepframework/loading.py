@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sepframework import plugins, registry
-from sepframework.interfaces import SeparationError, Separator, attribute_problem
+from sepframework.interfaces import SeparationError, Separator, attribute_problem, plugin_output_to_stderr
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -37,9 +40,16 @@ def model_names() -> list[str]:
 
 
 def unknown_model(name: str) -> SeparationError:
-    """The error for a name that is no registry model, plugin or model folder."""
+    """The error for a name that is no registry model, plugin or model folder, with the
+    likeliest meant one."""
+    names = model_names()
+    if name.lower().startswith(("hf:", "hf/", "hf\\")):
+        hint = " (a Hub model is written hf://ORG/REPO[@REVISION])"
+    else:
+        close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
     return SeparationError(
-        f"unknown model '{name}'; available models: {', '.join(model_names())} (or a model folder such as "
+        f"unknown model '{name}'{hint}; available models: {', '.join(names)} (or a model folder such as "
         "one `sep train` wrote)"
     )
 
@@ -70,16 +80,16 @@ def locate(name: str) -> ModelSource:
     raise unknown_model(name)
 
 
-def display_name(name: str | None) -> str:
+def display_name(name: str | os.PathLike[str] | None) -> str:
     """The name a model goes by in output paths (``{model}``) and reports: the default
     model's name for ``None``, a model folder's own name (``./runs/gru/`` is ``gru``)."""
-    name = name or registry.default_model_name()
+    name = checked_model_name(name)
     if name not in model_names() and Path(name).is_dir():
         return Path(name).resolve().name
     return name
 
 
-def load(name: str | None = None, device: str = "auto") -> Separator:
+def load(name: str | os.PathLike[str] | None = None, device: str = "auto") -> Separator:
     """Load the model ``name``: a registry entry, a plugin name or a model folder (its
     ``config.json`` and safetensors weights, e.g. what ``sep train`` wrote); default: the
     bundled default.
@@ -88,21 +98,49 @@ def load(name: str | None = None, device: str = "auto") -> Separator:
     >>> model = sep.load("unet")           # doctest: +SKIP
     >>> stems = model.separate(audio, 44100)  # doctest: +SKIP
     """
-    name = name or registry.default_model_name()
+    name = checked_model_name(name)
     device = resolve_device(device)
     source = locate(name)
     plugin_name = source.plugin
-    plugin = plugins.get_plugin(plugin_name)
     try:
-        model = plugin.load().load(source.args, source.files, device)
+        plugin = plugins.get_plugin(plugin_name)
+    except plugins.PluginError as error:
+        if plugin_name == name:
+            raise
+        raise plugins.PluginError(f"model '{name}' needs the plugin '{plugin_name}': {error}") from error
+    cls = plugin.load()
+    try:
+        with plugin_output_to_stderr():
+            model = cls.load(source.args, source.files, device)
     except SeparationError:
         raise
-    except Exception as error:  # a failure in the plugin's own code: name it, in one line
+    except (Exception, SystemExit) as error:  # a failure in the plugin's own code: name it, in one line
         raise SeparationError(
             f"plugin '{plugin_name}' ({plugin.distribution}) failed to load model '{name}': "
             f"{type(error).__name__}: {error}"
         ) from error
-    problem = attribute_problem(model) if isinstance(model, Separator) else f"load returned {type(model).__name__}"
+    problem = attribute_problem(model) if isinstance(model, Separator) else _not_a_model(model, cls)
     if problem is not None:
         raise SeparationError(f"plugin '{plugin_name}' ({plugin.distribution}) gave an unusable model '{name}': {problem}")
     return model
+
+
+def checked_model_name(name: str | os.PathLike[str] | None) -> str:
+    """The model name to load: ``name`` (a folder path as a string), or the default
+    model's for ``None``; a clear error for anything else."""
+    if name is None:
+        return registry.default_model_name()
+    if isinstance(name, os.PathLike):
+        return os.fspath(name)
+    if not isinstance(name, str) or not name.strip():
+        raise SeparationError(f"a model is a name, a folder path or None (the default model), not {name!r}")
+    return name
+
+
+def _not_a_model(model: object, cls: type[Separator]) -> str:
+    """What ``load`` returned instead of a Separator instance."""
+    if isinstance(model, type):
+        return f"load returned the class {model.__name__}, not an instance (return cls(...))"
+    if not isinstance(inspect.getattr_static(cls, "load"), classmethod):
+        return f"load returned {type(model).__name__}; it must be a classmethod (@classmethod)"
+    return f"load returned {type(model).__name__}"

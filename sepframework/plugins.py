@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import entrypoints
 
-from sepframework.interfaces import SeparationError, Separator, attribute_problem
+from sepframework.interfaces import SeparationError, Separator, attribute_problem, plugin_output_to_stderr
 
 ENTRY_POINT_GROUP = "sepframework.models"
 
@@ -37,7 +37,8 @@ class Plugin:
         ``kind`` of entry point and its distribution."""
         module, _, attr = self.target.partition(":")
         try:
-            return entrypoints.EntryPoint(self.name, module, attr or None).load()
+            with plugin_output_to_stderr():
+                return entrypoints.EntryPoint(self.name, module, attr or None).load()
         except (Exception, SystemExit) as error:
             raise PluginError(
                 f"{kind} '{self.name}' ({self.distribution}) failed to import: {type(error).__name__}: {error}"

@@ -31,6 +31,7 @@ from sepframework.interfaces import (
     check_float_samples,
     check_sample_rate,
     fit_length,
+    model_code,
     stems_problem,
 )
 from sepframework.kernels import WINDOW_SUM_FLOOR
@@ -185,7 +186,8 @@ class Streamer:
             check_sample_rate(sample_rate)
         self.sample_rate = self.model.sample_rate if sample_rate is None else sample_rate
         self.analyzer = FrameAnalyzer(self.model.stft, channels)
-        self.processor = self.model.frame_processor()
+        with model_code(self.model, "frame_processor()"):
+            self.processor = self.model.frame_processor()
         self.adders = {name: OverlapAdder(self.model.stft, channels) for name in self.model.sources}
         self.back = StemsBack(self.model, self.model.sources, self.sample_rate, channels)
         self.into = (StreamResampler(self.sample_rate, self.model.sample_rate, channels)
@@ -241,8 +243,9 @@ class Streamer:
     def _synthesise(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         if frames.shape[2] == 0:
             return {name: np.zeros((self.channels, 0), dtype=np.float32) for name in self.adders}
-        stems = self.processor(frames)
-        problem = stems_problem(stems, self.adders, frames.shape)
+        with model_code(self.model, "frame_processor()(frames)"):
+            stems = self.processor(frames)
+        problem = stems_problem(stems, self.adders, frames.shape, spectra=True)
         if problem is not None:  # a plugin bug: never written as audio
             model_class = type(self.model)
             raise SeparationError(f"the model is broken: the frame processor of "

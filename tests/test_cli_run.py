@@ -19,12 +19,16 @@ from sepframework.cli import expand_inputs
 from tests.test_cli import SEP, sep
 
 FRAGILE_PLUGIN = '''
+import sys
+
 import numpy as np
 from sepframework import Separator
 
+print("fragile 1.0 imported")  # to stderr: sep's standard output may be data
+
 
 class Fragile(Separator):
-    """Halves its input, but fails on loud input: a model with a bug."""
+    """Halves its input, but fails on loud input and gives up on silence: a model with bugs."""
 
     sample_rate = 16000
     sources = ("vocals", "accompaniment")
@@ -37,6 +41,8 @@ class Fragile(Separator):
     def separate_block(self, audio):
         if np.abs(audio).max() > 0.9:
             raise RuntimeError("cannot handle loud input")
+        if not audio.any():
+            sys.exit("nothing to separate")
         return {"vocals": 0.5 * audio, "accompaniment": 0.5 * audio}
 '''
 
@@ -172,12 +178,17 @@ def test_a_failing_model_is_reported_per_file_and_the_batch_goes_on(tmp_path, wr
     quiet = write_wav("music/a.wav", seconds=1.0, rate=16000)
     loud = tmp_path / "music/b.wav"
     sf.write(loud, np.full((16000, 1), 0.95, dtype=np.float32), 16000)
+    sf.write(tmp_path / "music/c.wav", np.zeros((16000, 1), dtype=np.float32), 16000)
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     result = subprocess.run([*SEP, "run", "--model", "fragile", "-q", "-o", "out", "music"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
+    assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        "error: music/b.wav: model 'fragile' failed: RuntimeError: cannot handle loud input", "1 input(s) failed"]
+        "fragile 1.0 imported",
+        "error: music/b.wav: model 'fragile' failed: RuntimeError: cannot handle loud input",
+        "error: music/c.wav: model 'fragile' failed: SystemExit: nothing to separate",
+        "2 input(s) failed"]
     vocals, _ = sf.read(tmp_path / "out/a/vocals.wav", always_2d=True)
     np.testing.assert_allclose(vocals, 0.5 * sf.read(quiet, always_2d=True)[0], atol=1e-6)
     assert not (tmp_path / "out/b").exists() or not any((tmp_path / "out/b").iterdir())

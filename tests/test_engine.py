@@ -175,6 +175,8 @@ class BrokenOutput(FIRSeparator):
             return {name: stem[:1] for name, stem in stems.items()}
         if self.flaw == "nan":
             stems["vocals"][0, -1] = np.nan
+        if self.flaw == "int16":
+            stems["vocals"] = (stems["vocals"] * 32767).astype(np.int16)
         return stems
 
 
@@ -185,6 +187,7 @@ class BrokenOutput(FIRSeparator):
         ("half length", "returned 'vocals' shaped (2, 4000) for a block shaped (2, 8000)"),
         ("mono", "returned 'vocals' shaped (1, 8000) for a block shaped (2, 8000)"),
         ("nan", "returned NaN or infinite samples in 'vocals'"),
+        ("int16", "returned 'vocals' as int16 values, not float"),
     ],
 )
 def test_output_that_breaks_the_contract_is_a_clear_error_naming_the_model(flaw: str, message: str) -> None:

@@ -32,7 +32,7 @@ class Fake(Separator):
     noise, the artifacts); counts its calls.
 
     ``interrupt_at``/``fail_at``: the call (counted from 1) that raises KeyboardInterrupt
-    or a SeparationError.
+    or ``failure``.
     """
 
     sample_rate = RATE
@@ -40,6 +40,7 @@ class Fake(Separator):
     calls = 0
     interrupt_at: int | None = None
     fail_at: int | None = None
+    failure: BaseException = SeparationError("the fake model failed")
 
     @classmethod
     def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Fake:
@@ -50,7 +51,7 @@ class Fake(Separator):
         if type(self).calls == self.interrupt_at:
             raise KeyboardInterrupt
         if type(self).calls == self.fail_at:
-            raise SeparationError("the fake model failed")
+            raise self.failure
         hiss = 0.01 * np.random.default_rng(audio.shape[1]).standard_normal(audio.shape).astype(np.float32)
         return {"vocals": 0.6 * audio + hiss, "accompaniment": 0.4 * audio - hiss}
 
@@ -253,16 +254,24 @@ def test_other_settings_need_restart_or_another_out(tmp_path: Path, monkeypatch,
     assert results(Path(out))[0]["metric"] == "sisdr"
 
 
-def test_a_failing_track_is_reported_and_the_others_scored(tmp_path: Path, monkeypatch, capsys, fake) -> None:
+@pytest.mark.parametrize(("failure", "message"), [
+    (SeparationError("the fake model failed"), "the fake model failed"),
+    (ValueError("a bug in the model"), "ValueError: a bug in the model"),  # a plugin's fault is one line too
+    (SystemExit("the model gave up"), "SystemExit: the model gave up"),
+])
+def test_a_failing_track_is_reported_and_the_others_scored(
+    tmp_path: Path, monkeypatch, capsys, fake, failure: BaseException, message: str
+) -> None:
     data = write_mir1k(tmp_path / "mir", clips=2, seconds=1.0)
     (data / "broken.flac").write_bytes(b"not audio at all")
     monkeypatch.setattr(Fake, "fail_at", 2)  # the second readable track fails to separate
+    monkeypatch.setattr(Fake, "failure", failure)
     out = tmp_path / "out"
     code, stdout, err = sep_eval("--model", "fake", "-o", str(out), str(data), monkeypatch=monkeypatch, capsys=capsys)
     assert code == 1
     lines = err.splitlines()
     assert lines[0].startswith(f"error: track broken: {data / 'broken.flac'}: ")
-    assert lines[1:] == ["error: track singer_1: the fake model failed", "2 of 3 track(s) failed"]
+    assert lines[1:] == [f"error: track singer_1: {message}", "2 of 3 track(s) failed"]
     document, _ = results(out)
     assert [t["track"] for t in document["tracks"]] == ["singer_0"]
     assert [f["track"] for f in document["failed"]] == ["broken", "singer_1"]

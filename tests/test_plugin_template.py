@@ -36,6 +36,8 @@ class Flawed(Separator):
         self.rng = np.random.default_rng()
         if flaw == "context longer than its segments":
             self.context_samples = 20 * self.sample_rate  # with the default 30 s segments
+        if flaw == "false residual":
+            self.residual_source = "accompaniment"
 
     @classmethod
     def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Flawed:
@@ -55,6 +57,8 @@ class Flawed(Separator):
             vocals = vocals * np.abs(audio).mean()
         elif self.flaw == "drops a source":
             return {"vocals": vocals}
+        elif self.flaw == "false residual":
+            return {"vocals": vocals, "accompaniment": np.zeros_like(audio)}
         return {"vocals": vocals, "accompaniment": audio - vocals}
 
 
@@ -68,6 +72,8 @@ class Flawed(Separator):
         ("uses the whole signal", "check_chunked_matches_whole: chunked output of 'vocals' differs"),
         ("drops a source", "check_block_output: separate_block on 1 s of stereo: returned the sources ['vocals'], "
                            "without 'accompaniment'"),
+        ("false residual", "check_block_output: separate_block: residual_source 'accompaniment' differs from the "
+                           "mixture minus the other sources by up to"),
         ("context longer than its segments", "check_attributes: the model's Flawed.segment_seconds 30.0 s is too "
                                              "short for the model's context (20 s each side of a segment) and a "
                                              "crossfade; use at least 80.10 s"),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import entrypoints
@@ -12,9 +14,12 @@ import numpy as np
 import pytest
 
 import sepframework
-from sepframework import plugins
+from sepframework import plugins, registry
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.models_cli import model_statuses
+
+
+pytest_plugins = ["tests.hub_fixtures"]  # empty_registry
 
 
 def fake_entry_point(name: str, target: str, dist: str) -> entrypoints.EntryPoint:
@@ -67,10 +72,44 @@ def test_two_distributions_claiming_one_name_are_reported(installed) -> None:
         plugins.get_plugin("foo")
 
 
-def test_unknown_model_error_lists_the_models(installed) -> None:
+@pytest.mark.parametrize(("name", "hint"), [
+    ("nope", ""),
+    ("Repet_Sim", " (did you mean 'repet-sim'?)"),
+    ("hf:/org/repo", " (a Hub model is written hf://ORG/REPO[@REVISION])"),
+])
+def test_unknown_model_error_lists_the_models_and_the_likeliest_meant(installed, name: str, hint: str) -> None:
     installed(fake_entry_point("repet-sim", "sepframework.baselines.repet_sim:RepetSim", "sepframework"))
-    with pytest.raises(SeparationError, match=r"unknown model 'nope'; available models: .*repet-sim"):
-        sepframework.load("nope", device="cpu")
+    with pytest.raises(SeparationError) as raised:
+        sepframework.load(name, device="cpu")
+    assert str(raised.value).startswith(f"unknown model '{name}'{hint}; available models: ")
+    assert "repet-sim" in str(raised.value)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("", "a model is a name, a folder path or None (the default model), not ''"),
+    (7, "a model is a name, a folder path or None (the default model), not 7"),
+])
+def test_a_model_that_is_no_name_is_a_clear_error(name: object, message: str) -> None:
+    with pytest.raises(SeparationError, match=re.escape(message)):
+        sepframework.load(name, device="cpu")  # type: ignore[arg-type]
+
+
+def test_a_model_folder_may_be_given_as_a_path(tmp_path: Path) -> None:
+    folder = tmp_path / "half"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"plugin": "repet-sim", "args": {"n_fft": 512, "hop_length": 128}}')
+    assert sepframework.load(folder, device="cpu").stft.n_fft == 512
+
+
+def test_a_registry_model_whose_plugin_is_missing_names_the_model(empty_registry) -> None:
+    config = empty_registry / "foo-m" / "config.json"
+    config.parent.mkdir()
+    config.write_text('{"plugin": "foo", "args": {}}')
+    registry.write_entry(registry.ModelEntry(
+        name="foo-m", plugin="foo", repo_id="me/foo-m", revision=None, files={"config.json": registry.sha256_of(config)},
+        sample_rate=8000, sources=("vocals", "accompaniment")))
+    with pytest.raises(plugins.PluginError, match=r"^model 'foo-m' needs the plugin 'foo': unknown plugin 'foo'"):
+        sepframework.load("foo-m", device="cpu")
 
 
 def test_real_installation_registers_the_project_plugins() -> None:
@@ -139,6 +178,21 @@ class LoadReturnsNone(_Working):
         return None  # type: ignore[return-value]
 
 
+class KiloHertz(_Working):
+    sample_rate = 16  # meant 16 kHz
+
+
+class LoadReturnsTheClass(_Working):
+    @classmethod
+    def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Separator:
+        return cls  # type: ignore[return-value]
+
+
+class LoadWithoutClassmethod(_Working):
+    def load(self, args, weights, device="cpu"):  # type: ignore[override]  # called on the class: self is args
+        return self
+
+
 class NegativeContextInstance(_Working):
     @classmethod
     def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> Separator:
@@ -154,6 +208,7 @@ class NegativeContextInstance(_Working):
         ("ForeignResidual", "residual_source must be None or one of the sources ['vocals', 'accompaniment'], got 'drums'"),
         ("Abstract", "tests.test_plugins:Abstract does not implement separate_block"),
         ("NoSegment", "tests.test_plugins:NoSegment.segment_seconds must be a positive number, got 0"),
+        ("KiloHertz", "tests.test_plugins:KiloHertz.sample_rate must be an int number of Hz, at least 1000, got 16"),
     ],
 )
 def test_a_plugin_class_that_breaks_the_contract_is_broken_by_name(installed, target: str, message: str) -> None:
@@ -170,6 +225,18 @@ def test_attributes_that_are_properties_are_checked_on_the_model_not_the_class(i
     assert sepframework.load("prop", device="cpu").sources == ("vocals", "accompaniment")
 
 
+def test_what_a_plugin_prints_goes_to_stderr_not_into_the_output(installed, tmp_path, monkeypatch, capsys) -> None:
+    (tmp_path / "sep_noisy.py").write_text(
+        "print('noisy 1.0 imported')\nfrom tests.test_plugins import _Working\n\n"
+        "class Noisy(_Working):\n    @classmethod\n    def load(cls, args, weights, device='cpu'):\n"
+        "        print('loading noisy')\n        return cls()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    installed(fake_entry_point("noisy", "sep_noisy:Noisy", "sep-noisy"))
+    sepframework.load("noisy", device="cpu")
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "noisy 1.0 imported\nloading noisy\n")
+
+
 def test_a_plugin_exiting_at_import_is_broken_not_the_end_of_the_program(installed, tmp_path, monkeypatch) -> None:
     (tmp_path / "sep_exits_at_import.py").write_text("import sys\nsys.exit('missing CUDA toolkit')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -183,6 +250,10 @@ def test_a_plugin_exiting_at_import_is_broken_not_the_end_of_the_program(install
     [
         ("LoadFails", "plugin 'bad' (sep-bad 1.0) failed to load model 'bad': RuntimeError: cannot open my weights"),
         ("LoadReturnsNone", "plugin 'bad' (sep-bad 1.0) gave an unusable model 'bad': load returned NoneType"),
+        ("LoadReturnsTheClass", "plugin 'bad' (sep-bad 1.0) gave an unusable model 'bad': load returned the class "
+                                "LoadReturnsTheClass, not an instance (return cls(...))"),
+        ("LoadWithoutClassmethod", "plugin 'bad' (sep-bad 1.0) gave an unusable model 'bad': load returned dict; it "
+                                   "must be a classmethod (@classmethod)"),
         ("NegativeContextInstance",
          "plugin 'bad' (sep-bad 1.0) gave an unusable model 'bad': context_samples must be a non-negative int, got -5"),
     ],

@@ -112,6 +112,31 @@ def test_a_frame_processor_giving_nan_is_a_clear_error_not_audio() -> None:
         streamer.process(np.ones((1, 4096), dtype=np.float32) * 0.1)
 
 
+class FailingFrames(FixedSplit):
+    """A streaming model with bugs: its frame processor cannot be made, or fails on its first frames."""
+
+    def __init__(self, fails_at: str) -> None:
+        super().__init__()
+        self.fails_at = fails_at
+
+    def frame_processor(self):
+        if self.fails_at == "making":
+            raise TypeError("missing state")
+
+        def process(spec):
+            raise ValueError("bins do not match")
+        return process
+
+
+@pytest.mark.parametrize(("fails_at", "message"), [
+    ("making", r"frame_processor\(\) raised TypeError: missing state"),
+    ("processing", r"frame_processor\(\)\(frames\) raised ValueError: bins do not match"),
+])
+def test_a_frame_processor_raising_is_a_clear_error_naming_the_model(fails_at: str, message: str) -> None:
+    with pytest.raises(SeparationError, match=rf"^the model is broken: tests.test_streaming.FailingFrames.{message}$"):
+        Streamer(FailingFrames(fails_at), channels=1).process(np.ones((1, 4096), dtype=np.float32) * 0.1)
+
+
 def test_misuse_raises_clear_errors() -> None:
     streamer = Streamer(FixedSplit(), channels=2)
     with pytest.raises(SeparationError, match="shaped"):

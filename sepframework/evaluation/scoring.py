@@ -88,8 +88,11 @@ def score_tracks(model: Separator, entries: Iterable[TrackEntry], evaluator: Eva
         try:
             track = entry.load()
             scores = score_track(model, track, evaluator)
-        except (SeparationError, RuntimeError, MemoryError) as error:  # torch reports OOM as RuntimeError
-            yield TrackScore(entry.name, 0, 0, error=f"track {entry.name}: {str(error) or type(error).__name__}")
+        except SeparationError as error:
+            yield TrackScore(entry.name, 0, 0, error=f"track {entry.name}: {error}")
+            continue
+        except (Exception, SystemExit) as error:  # out of memory (torch's is a RuntimeError), a fault of the model's code
+            yield TrackScore(entry.name, 0, 0, error=f"track {entry.name}: {type(error).__name__}: {error}".rstrip(": "))
             continue
         yield TrackScore(entry.name, track.length, track.sample_rate, scores)
 
