@@ -70,6 +70,7 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
     again does not separate the stems written there by an earlier run.
     """
     from sepframework.audio import AUDIO_EXTENSIONS
+    from sepframework.datasets import track_name
 
     excluded = outdir.resolve() if outdir is not None else None
 
@@ -112,10 +113,11 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
             elif path.exists():
                 files.append(path)
             elif glob.has_magic(pattern):
-                found = sorted(Path(p) for p in glob.glob(pattern, recursive=True)
-                               if Path(p).is_file() and not in_outdir(Path(p)))
+                matches = [Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file()]
+                found = sorted(p for p in matches if p.suffix.lower() in AUDIO_EXTENSIONS and not in_outdir(p))
                 if not found:
-                    errors.append(f"{pattern}: no file matches")
+                    others = sum(p.suffix.lower() not in AUDIO_EXTENSIONS for p in matches)
+                    errors.append(f"{pattern}: no audio file matches" + (f" ({others} other file(s) do)" if others else ""))
                 files.extend(found)
             elif path.is_symlink():
                 errors.append(f"{pattern}: broken symbolic link")
@@ -125,6 +127,9 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
             errors.append(f"{pattern}: {error.strerror or error}")
     unique: dict[Path, Path] = {}
     for file in files:
+        if track_name(file) in ("", ".", ".."):
+            errors.append(f"{file}: its name leaves no track name for its stems; rename it")
+            continue
         unique.setdefault(file.resolve(), file)  # one file named two ways is one input
     return list(unique.values()), list(dict.fromkeys(errors))  # a folder and a path inside it: one error
 
@@ -168,7 +173,10 @@ def run(
     from sepframework.pipeline import OutputSpec, check_batch, separate_file, separate_file_streaming
     from sepframework.streaming import streaming_model
 
-    spec = OutputSpec(outdir=outdir, template=template, format=fmt, subtype=subtype, overwrite=overwrite)
+    try:
+        spec = OutputSpec(outdir=outdir, template=template, format=fmt, subtype=subtype, overwrite=overwrite)
+    except SeparationError as error:  # --subtype or --template: a malformed command line
+        raise click.UsageError(str(error)) from None
     files, failures = expand_inputs(inputs, outdir)
     for failure in failures:
         click.echo(f"error: {failure}", err=True)

@@ -52,6 +52,7 @@ class OutputSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outdir", Path(self.outdir))  # accept str paths too
+        object.__setattr__(self, "format", self.format.lower())  # "FLAC" as "flac", as subtypes ignore case
         checked_subtype(self.format, self.subtype)  # an unknown format or subtype fails here, once
         try:
             fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(self.template)
@@ -60,6 +61,18 @@ class OutputSpec:
             raise SeparationError(f"bad output template '{self.template}': {error}") from None
         if any(name not in TEMPLATE_NAMES or spec or conversion for name, spec, conversion in fields):
             raise SeparationError(f"bad output template '{self.template}': use the fields {TEMPLATE_FIELDS}")
+        example = self.template.format(track="track", source="source", ext=self.format, model="model", parent="parent")
+        problem = self._relative_path_problem(example)
+        if problem is not None:
+            raise SeparationError(problem)
+
+    def _relative_path_problem(self, relative: str) -> str | None:
+        """Why the template's ``relative`` output path is unusable, or ``None``."""
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            return f"output template '{self.template}' leads outside the output folder"
+        if not relative.lower().endswith(f".{self.format}"):
+            return f"output template '{self.template}' does not name .{self.format} files; end it with .{{ext}}"
+        return None
 
     def paths(self, input_path: Path, sources: Sequence[str], model: str) -> dict[str, Path]:
         """The output path of each source of ``input_path``.
@@ -73,15 +86,12 @@ class OutputSpec:
         paths = {}
         for source in sources:
             relative = self.template.format(track=track, source=source, ext=self.format, model=model, parent=parent)
-            if Path(relative).is_absolute() or ".." in Path(relative).parts:
-                raise SeparationError(f"output template '{self.template}' leads outside the output folder")
-            if not relative.lower().endswith(f".{self.format}"):
-                raise SeparationError(
-                    f"output template '{self.template}' does not name .{self.format} files; end it with .{{ext}}"
-                )
+            problem = self._relative_path_problem(relative)
+            if problem is not None:  # the names filled in make it so (e.g. a track named '..')
+                raise SeparationError(f"{input_path}: {problem}")
             paths[source] = self.outdir / relative
         if len(set(paths.values())) != len(paths):
-            raise SeparationError(f"output template '{self.template}' gives every source the same file")
+            raise SeparationError(f"output template '{self.template}' gives every source the same file; use {{source}}")
         return paths
 
 
@@ -104,11 +114,17 @@ def check_batch(
     """Check the stems and template for a batch of inputs, before any is separated.
 
     Raises a ``SeparationError`` when two inputs (e.g. ``a/song.wav`` and ``b/song.wav``)
-    would write the same file, instead of the later one replacing the earlier's stems.
+    would write the same file, instead of the later one replacing the earlier's stems, or
+    when an input's stem would replace another input.
     """
     writers: dict[Path, Path] = {}
+    read = {input_path.resolve(): input_path for input_path in inputs}
     for input_path in inputs:
         for path in stem_paths(input_path, model, output, stems, model_name).values():
+            other_input = read.get(path.resolve())
+            if other_input is not None and other_input != input_path:
+                raise SeparationError(f"{input_path}'s stem {path} would replace the input {other_input} of this "
+                                      "batch; choose another -o or --template")
             earlier = writers.setdefault(path.absolute(), input_path)
             if earlier != input_path:
                 parents = earlier.absolute().parent.name != input_path.absolute().parent.name

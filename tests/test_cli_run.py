@@ -68,37 +68,72 @@ def test_mp3_output_has_the_input_rate_and_about_its_length(tmp_path, write_wav)
     assert abs(vocals.shape[0] - 2 * 44100) < 2 * 1152  # mp3 frames pad the ends
 
 
-def test_glob_inputs_and_a_glob_that_matches_nothing(tmp_path, write_wav) -> None:
+def test_glob_inputs_take_audio_files_and_a_glob_that_matches_none_is_an_error(tmp_path, write_wav) -> None:
     write_wav("music/a.wav", seconds=1.0, rate=16000)
     write_wav("music/b.wav", seconds=1.0, rate=16000)
-    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "music/*.wav", "other/*.flac", cwd=tmp_path)
+    (tmp_path / "music/notes.txt").write_text("lyrics")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/readme.txt").write_text("")
+    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "music/*", "other/*.flac", "docs/*", cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.splitlines() == ["error: other/*.flac: no file matches", "1 input(s) failed"]
+    assert result.stderr.splitlines() == ["error: other/*.flac: no audio file matches",
+                                          "error: docs/*: no audio file matches (1 other file(s) do)", "2 input(s) failed"]
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"a", "b"}
+
+
+def test_inputs_whose_names_leave_no_track_name_are_reported_and_the_others_kept(tmp_path, write_wav) -> None:
+    good = write_wav("music/good.wav", seconds=1.0, rate=16000)
+    for name in ("..wav", "...wav"):
+        (tmp_path / "music" / name).write_bytes(good.read_bytes())
+    files, errors = expand_inputs((str(tmp_path / "music"),))
+    assert files == [tmp_path / "music/good.wav"]
+    assert errors == [f"{tmp_path / 'music' / name}: its name leaves no track name for its stems; rename it"
+                      for name in ("...wav", "..wav")]
+
+
+def test_a_stem_that_would_replace_a_later_input_is_an_error_before_any_is_separated(tmp_path, write_wav) -> None:
+    first = write_wav("a/song.wav", seconds=1.0, rate=16000)
+    later = write_wav("out/song/vocals.wav", seconds=1.0, rate=16000)
+    before = later.read_bytes()
+    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "--overwrite", "a/song.wav", "out/song/vocals.wav",
+                 cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (1, "error: a/song.wav's stem out/song/vocals.wav would replace the "
+                                                     "input out/song/vocals.wav of this batch; choose another -o or --template\n")
+    assert later.read_bytes() == before and first.exists() and not (tmp_path / "out/song/accompaniment.wav").exists()
 
 
 def test_bad_option_values_are_one_error_line_before_any_input_is_separated(tmp_path, write_wav) -> None:
     songs = [str(write_wav(name, seconds=1.0, rate=16000)) for name in ("a.wav", "b.wav")]
     for args, message in [
-        (["--template", "{nope}.{ext}"], "bad output template '{nope}.{ext}'"),
-        (["--template", "{track.x}.{ext}"], "bad output template '{track.x}.{ext}'"),
         (["--model", "hf://bad name/x"], "'bad name/x' is not a Hub repository id"),
-        (["--template", "{track}/{source}.mp3"],
-         "output template '{track}/{source}.mp3' does not name .wav files; end it with .{ext}"),
-        (["--subtype", "PCM_32"], "subtype 'PCM_32' is not offered for wav output; use FLOAT, PCM_24, PCM_16"),
         (["--stems", "drums"], "unknown stem(s) drums; this model gives vocals, accompaniment"),
         (["--device", "tpu"], "unknown device 'tpu'"),
         (["--stems", ","], "--stems ',' names no source; this model gives vocals, accompaniment"),
-        (["--template", "../up/{track}/{source}.{ext}"], "output template '../up/{track}/{source}.{ext}' leads outside"),
         (["--stream"], "this model (RepetSim) cannot stream"),
         (["--model", "gru", "--stream"], "this GRU model is bidirectional and cannot stream"),
-        (["--template", "{track!r}/{source}.{ext}"], "bad output template '{track!r}/{source}.{ext}'"),
         (["--model", "gru-stream", "--stream", "--segment", "5"], "--segment has no effect with --stream"),
     ]:
         result = sep("run", "--model", "repet-sim", *args, *songs, cwd=tmp_path)
         assert result.returncode == 1, args
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "separated").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--template", "{nope}.{ext}"], "bad output template '{nope}.{ext}': use the fields {track}, {source}, {ext}, {model} and {parent}"),
+    (["--template", "{track.x}.{ext}"], "bad output template '{track.x}.{ext}': use the fields {track}, {source}, {ext}, {model} and {parent}"),
+    (["--template", "{track!r}/{source}.{ext}"], "bad output template '{track!r}/{source}.{ext}': use the fields {track}, {source}, {ext}, {model} and {parent}"),
+    (["--template", "{track}/{source}.mp3"],
+     "output template '{track}/{source}.mp3' does not name .wav files; end it with .{ext}"),
+    (["--template", "../up/{track}/{source}.{ext}"],
+     "output template '../up/{track}/{source}.{ext}' leads outside the output folder"),
+    (["--subtype", "PCM_32"], "subtype 'PCM_32' is not offered for wav output; use FLOAT, PCM_24, PCM_16"),
+])
+def test_a_bad_template_or_subtype_is_a_usage_error(tmp_path, write_wav, args: list[str], message: str) -> None:
+    song = write_wav("a.wav", seconds=1.0, rate=16000)
+    result = sep("run", "--model", "repet-sim", *args, str(song), cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (2, f"error: {message} (see `sep run --help`)\n")
     assert not (tmp_path / "separated").exists()
 
 

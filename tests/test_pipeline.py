@@ -119,9 +119,9 @@ def test_the_track_name_drops_the_extension_and_a_stem_mp4_both_suffixes(name: s
 def test_bad_requests_are_clear_errors(tmp_path, write_wav, kwargs, message) -> None:
     song = write_wav("song.wav", seconds=1.0, rate=8000)
     before = song.read_bytes()
-    output = OutputSpec(outdir=tmp_path, template=kwargs.pop("template", "{track}/{source}.{ext}"),
-                        overwrite=kwargs.pop("overwrite", False))
-    with pytest.raises(SeparationError, match=message):
+    with pytest.raises(SeparationError, match=message):  # the template is checked as the OutputSpec is made
+        output = OutputSpec(outdir=tmp_path, template=kwargs.pop("template", "{track}/{source}.{ext}"),
+                            overwrite=kwargs.pop("overwrite", False))
         separate_file(song, FIRSeparator(), output=output, **kwargs)
     assert song.read_bytes() == before
 

@@ -11,6 +11,7 @@ time: ``stream=k`` selects the k-th audio stream, counted from 0.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from sepframework.audio.resampling import resample
 
 #: Suffixes (lower case, with the dot) of the files that are read as audio.
 AUDIO_EXTENSIONS = frozenset(
-    {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".mp3", ".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka"}
+    {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".mp3", ".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka"}
 )
 #: Suffixes decoded by PyAV without trying soundfile first.
 _PYAV_EXTENSIONS = frozenset({".mp3", ".m4a", ".aac", ".mp4", ".wma", ".webm", ".mka"})
@@ -151,7 +152,7 @@ class _SoundFileReader(AudioReader):
                     codec=self._file.subtype,
                 )
             )
-            if self._file.format == "WAV" and _wav_data_is_cut(path):
+            if self._file.format in ("WAV", "WAVEX", "RF64", "AIFF") and _data_is_cut(path):
                 raise AudioError(f"{path}: truncated audio: the file ends before its data does")
         except BaseException:
             self._file.close()
@@ -189,6 +190,8 @@ class _PyAVReader(AudioReader):
                 raise AudioError(f"{path}: has {len(streams)} audio stream(s), so no audio stream {stream} "
                                  "(streams are counted from 0)")
             self._stream = streams[stream]
+            if self._stream.codec_context is None:
+                raise AudioError(f"{path}: not a readable audio file (its codec is unknown to FFmpeg)")
             if not self._stream.rate or not self._stream.channels:
                 raise AudioError(f"{path}: not a readable audio file (unknown sample rate or channel count)")
             super().__init__(
@@ -219,16 +222,26 @@ class _PyAVReader(AudioReader):
         return suffix if suffix in names else names[0]
 
     def _decode(self, size_hint: int) -> Iterator[np.ndarray]:
-        converter = av.AudioResampler(format="flt", rate=self.sample_rate)  # interleaved float32
-        channels = self.channels
+        channels, layout = self.channels, self._stream.layout.name
+        converter, source = None, None  # a stream's frames can change rate, layout or format midway
         try:
-            for frame in self._container.decode(self._stream):
-                for converted in converter.resample(frame):
-                    yield converted.to_ndarray().reshape(-1, channels).T
-            for converted in converter.resample(None):
-                yield converted.to_ndarray().reshape(-1, channels).T
-        except av.FFmpegError as error:
+            for frame in itertools.chain(self._container.decode(self._stream), [None]):  # None: the converter's tail
+                described = None if frame is None else (frame.format.name, frame.layout.name, frame.sample_rate)
+                if converter is not None and described not in (None, source):
+                    yield from self._converted(converter, None, channels)  # the previous setting's tail
+                    converter = None
+                if converter is None and frame is not None:
+                    # interleaved float32 at the stream's rate and layout
+                    converter, source = av.AudioResampler(format="flt", layout=layout, rate=self.sample_rate), described
+                if converter is not None:
+                    yield from self._converted(converter, frame, channels)
+        except (av.FFmpegError, ValueError) as error:  # ValueError: a frame PyAV cannot convert
             raise AudioError(f"{self.path}: corrupt or truncated audio ({reason(error)})") from None
+
+    @staticmethod
+    def _converted(converter: av.AudioResampler, frame: av.AudioFrame | None, channels: int) -> Iterator[np.ndarray]:
+        for converted in converter.resample(frame):
+            yield converted.to_ndarray().reshape(-1, channels).T
 
     def close(self) -> None:
         self._container.close()
@@ -291,20 +304,39 @@ def _check_readable_file(path: Path) -> None:
         raise AudioError(f"{path}: the file is empty (0 bytes)")
 
 
-def _wav_data_is_cut(path: Path) -> bool:
-    """Whether a RIFF/WAVE file's ``data`` chunk states more bytes than the file holds.
+#: Container header -> (byte order of its chunk sizes, the chunk holding the samples).
+_CHUNKED_CONTAINERS = {
+    (b"RIFF", b"WAVE"): ("little", b"data"),
+    (b"RF64", b"WAVE"): ("little", b"data"),
+    (b"BW64", b"WAVE"): ("little", b"data"),
+    (b"FORM", b"AIFF"): ("big", b"SSND"),
+    (b"FORM", b"AIFC"): ("big", b"SSND"),
+}
 
-    libsndfile silently shortens such files; a stated size of 0 or 0xFFFFFFFF means
-    "unknown" (streamed WAV) and is accepted.
+
+def _data_is_cut(path: Path) -> bool:
+    """Whether a WAV (RIFF, RF64, BW64) or AIFF file's sample chunk states more bytes than
+    the file holds.
+
+    libsndfile silently shortens such files; a stated WAV size of 0 or 0xFFFFFFFF means
+    "unknown" (streamed WAV) and is accepted, unless an RF64 ``ds64`` chunk states it.
     """
     size = path.stat().st_size
     with open(path, "rb") as file:
         header = file.read(12)
-        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        layout = _CHUNKED_CONTAINERS.get((header[:4], header[8:12]))
+        if layout is None:
             return False
+        order, samples_chunk = layout
+        wide_size = None  # the data size an RF64/BW64 ds64 chunk states
         while len(chunk := file.read(8)) == 8:
-            chunk_size = int.from_bytes(chunk[4:], "little")
-            if chunk[:4] == b"data":
+            chunk_size = int.from_bytes(chunk[4:], order)
+            if chunk[:4] == b"ds64":
+                wide_size = int.from_bytes(file.read(16)[8:], "little")
+                chunk_size -= 16
+            elif chunk[:4] == samples_chunk:
+                if chunk_size == 0xFFFFFFFF and wide_size is not None:
+                    chunk_size = wide_size
                 return chunk_size not in (0, 0xFFFFFFFF) and file.tell() + chunk_size > size
             file.seek(chunk_size + chunk_size % 2, os.SEEK_CUR)
     return False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -177,9 +179,21 @@ def _no_samples(tmp_path: Path) -> Path:
     return tmp_path / "silent.wav"
 
 
-def _cut_wav(tmp_path: Path) -> Path:
-    sf.write(tmp_path / "cut.wav", music(1.0, 44100).T, 44100)
-    return _cut_in_half(tmp_path / "cut.wav")
+def _cut(name: str, format: str | None = None) -> Callable[[Path], Path]:
+    """A maker of a file ``name`` cut in half (``format``: soundfile's, when not the suffix's)."""
+    def make(tmp_path: Path) -> Path:
+        sf.write(tmp_path / name, music(1.0, 44100).T, 44100, format=format)
+        return _cut_in_half(tmp_path / name)
+    return make
+
+
+def _unknown_codec(tmp_path: Path) -> Path:
+    data = bytes(16000)
+    fmt = struct.pack("<IHHIIHH", 16, 0x1234, 1, 8000, 16000, 2, 16)  # format tag 0x1234: no such codec
+    path = tmp_path / "odd.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + fmt + b"data"
+                     + struct.pack("<I", len(data)) + data)
+    return path
 
 
 def _cut_flac(tmp_path: Path) -> Path:
@@ -212,7 +226,10 @@ def _corrupt_flac(tmp_path: Path) -> Path:
         (_text, "notes.wav: not a readable audio file (invalid data found when processing input)"),
         (_png, "cover.wav: not an audio file (it has no audio stream)"),
         (_no_samples, "silent.wav: contains no audio samples"),
-        (_cut_wav, "cut.wav: truncated audio: the file ends before its data does"),
+        (_cut("cut.wav"), "cut.wav: truncated audio: the file ends before its data does"),
+        (_cut("cut.aiff"), "cut.aiff: truncated audio: the file ends before its data does"),
+        (_cut("cut64.wav", "RF64"), "cut64.wav: truncated audio: the file ends before its data does"),
+        (_unknown_codec, "odd.wav: not a readable audio file (its codec is unknown to FFmpeg)"),
         (_cut_flac, "cut.flac: corrupt or truncated audio (flac decoder lost sync)"),
         (_ogg_cut_in_its_headers, "cut.ogg: truncated audio (the file ends unexpectedly)"),
         (_corrupt_flac, "corrupt.flac: corrupt or truncated audio ("),
@@ -233,6 +250,21 @@ def test_lossy_streams_cut_between_packets_read_up_to_the_cut(tmp_path) -> None:
     sf.write(tmp_path / "cut.ogg", music(2.0, 44100).T, 44100)
     audio, _ = read_audio(_cut_in_half(tmp_path / "cut.ogg"))
     assert 0 < audio.shape[1] < 88200
+
+
+def test_a_stream_changing_rate_and_channels_midway_is_decoded_at_its_stated_ones(tmp_path, ffmpeg) -> None:
+    parts = []
+    for rate, channels in ((22050, 1), (44100, 2)):
+        source = tmp_path / f"{rate}.wav"
+        sf.write(source, music(1.0, rate, channels).T, rate)
+        parts.append(tmp_path / f"{rate}.mp3")
+        ffmpeg(parts[-1], "-i", source, "-write_xing", "0", "-id3v2_version", "0")
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(b"".join(part.read_bytes() for part in parts))
+    audio, rate = read_audio(joined)
+    first, _ = read_audio(parts[0], 44100)
+    assert rate == 44100 and audio.shape[0] == 2
+    assert audio.shape[1] == pytest.approx(first.shape[1] + read_audio(parts[1])[0].shape[1], abs=2048)
 
 
 def test_truncated_m4a_is_an_audio_error(tmp_path, ffmpeg) -> None:
