@@ -7,7 +7,8 @@ https://huggingface.co), ``HF_HUB_CACHE`` or ``HF_HOME`` (the cache), ``HF_HUB_O
 
 Nothing from the Hub is executed: configs are JSON data and weights are safetensors;
 pickle-based files are refused. A file whose content does not match its expected hash is
-deleted from the cache and never used.
+never used: it is deleted from the cache, unless it is the file the Hub declares for that
+commit (then the expected hash, the registry entry's, is wrong, and the error says so).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import errno
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,10 +260,34 @@ def _reject(path: Path, message: str) -> HubError:
     return HubError(f"{message}; the file was removed from the cache and not used")
 
 
+def _pull_hint(pull_name: str) -> str:
+    return f"run `sep models pull {pull_name}` once while online"
+
+
 def _offline_error(label: str, repo_id: str, revision: str, missing: str, pull_name: str) -> HubError:
     return HubError(
         f"{label}: offline mode is on and the cache ({cache_dir()}) lacks {missing} of '{repo_id}' at "
-        f"revision '{revision}'; run `sep models pull {pull_name}` once while online"
+        f"revision '{revision}'; {_pull_hint(pull_name)}"
+    )
+
+
+def _mismatch(
+    path: Path, filename: str, sha256: str, repo_id: str, revision: str, label: str, remote: RemoteFile | None
+) -> HubError:
+    """The error for a file that does not match the entry's ``sha256``. When it has the
+    content the Hub declares (``remote``), the entry is at fault: the file is kept. Otherwise
+    the file is damaged, and removed from the cache (see :func:`_reject`)."""
+    actual = sha256_of(path)
+    if remote is not None and remote.matches(path):
+        return HubError(
+            f"{label}: the registry entry disagrees with the file the Hub serves at that commit: '{filename}' of "
+            f"'{repo_id}' at {revision[:12]} has sha256 {actual[:12]}… as the Hub declares, the entry says "
+            f"{sha256[:12]}…; the entry is wrong or the repository was rewritten (the file is kept in the cache)"
+        )
+    return _reject(
+        path,
+        f"{label}: '{filename}' from '{repo_id}' at {revision[:12]} does not match its sha256 "
+        f"(expected {sha256[:12]}…, got {actual[:12]}…)",
     )
 
 
@@ -271,35 +297,38 @@ def download(
     """Verified local copies of the files ``sha256s`` names, at commit ``revision``.
 
     Cached files are used without any network access; missing ones are downloaded (not
-    in offline mode). Each file must match its sha256. ``pull_name`` is the model name the
-    offline error tells to pull (default ``hf://REPO@REVISION``).
+    in offline mode). Each file must match its sha256: online, one that does not is
+    compared with the digest the Hub declares for it, to tell a damaged file (removed from
+    the cache, and a cached one downloaded again) from a wrong entry (an error; the file is
+    kept). ``pull_name`` is the model name the offline errors tell to pull (default
+    ``hf://REPO@REVISION``).
     """
     for filename in sha256s:
         check_loadable(filename, label)
-    paths: dict[str, Path] = {}
-    missing = []
-    for filename in sha256s:
-        cached = cached_path(repo_id, revision, filename)
-        if cached is None:
-            missing.append(filename)
-        else:
-            paths[filename] = cached
-    if missing:
-        if offline():
-            raise _offline_error(label, repo_id, revision, ", ".join(missing), pull_name or f"{HUB_SCHEME}{repo_id}@{revision}")
+    pull_name = pull_name or f"{HUB_SCHEME}{repo_id}@{revision}"
+    cached = {filename: cached_path(repo_id, revision, filename) for filename in sha256s}
+    paths = {filename: path for filename, path in cached.items() if path is not None}
+    missing = [filename for filename in sha256s if filename not in paths]
+    if missing and offline():
+        raise _offline_error(label, repo_id, revision, ", ".join(missing), pull_name)
+    damaged = [filename for filename, path in paths.items() if sha256_of(path) != sha256s[filename]]
+    if damaged and offline():  # nothing to compare it with: removed, to be downloaded again
+        error = _mismatch(paths[damaged[0]], damaged[0], sha256s[damaged[0]], repo_id, revision, label, None)
+        raise HubError(f"{error}; {_pull_hint(pull_name)}")
+    if missing or damaged:
         commit, remote = remote_files(repo_id, revision, label)
-        for filename in missing:
+        for filename in sorted([*missing, *damaged]):
             if filename not in remote:
                 raise HubError(f"{label}: file '{filename}' not found in '{repo_id}' at revision '{revision}'")
+            if filename in damaged:
+                error = _mismatch(paths[filename], filename, sha256s[filename], repo_id, revision, label,
+                                  remote[filename])
+                if paths[filename].exists():  # the entry is wrong, or the damaged file could not be removed
+                    raise error
             paths[filename] = _download(repo_id, commit, filename, label)
-    for filename, path in paths.items():
-        actual = sha256_of(path)
-        if actual != sha256s[filename]:
-            raise _reject(
-                path,
-                f"{label}: '{filename}' from '{repo_id}' at {revision[:12]} does not match its sha256 "
-                f"(expected {sha256s[filename][:12]}…, got {actual[:12]}…)",
-            )
+            if sha256_of(paths[filename]) != sha256s[filename]:
+                raise _mismatch(paths[filename], filename, sha256s[filename], repo_id, revision, label,
+                                remote[filename])
     return paths
 
 
@@ -341,6 +370,7 @@ def snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict[str, Pa
             if not remote[name].matches(path):
                 raise _reject(path, mismatch)
         paths[name] = path
+    paths = dict(sorted(paths.items()))
     sha256s = {name: remote[name].lfs_sha256 or sha256_of(path) for name, path in paths.items()}  # LFS: just checked
     _record_complete(_complete_record(paths[CONFIG_FILE]), sha256s)
     if CARD_FILE in remote:  # for its licence and metrics only: a model loads without it
@@ -380,7 +410,7 @@ def _cached_snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict
     if not (isinstance(sha256s, dict) and CONFIG_FILE in sha256s
             and all(isinstance(value, str) for value in sha256s.values())):
         return None  # not a record sepframework wrote
-    paths = {name: folder / name for name in model_file_names(sorted(sha256s), label)}
+    paths = {name: folder / name for name in sorted(model_file_names(sorted(sha256s), label))}
     if not all(path.is_file() for path in paths.values()):
         return None
     for name, path in paths.items():
@@ -390,7 +420,7 @@ def _cached_snapshot(repo_id: str, revision: str, label: str) -> tuple[str, dict
             error = _reject(path, f"{label}: cached '{name}' of '{repo_id}' at {folder.name[:12]} does not match "
                                   "the sha256 recorded when it was downloaded")
             if offline():
-                error = HubError(f"{error}; run `sep models pull {HUB_SCHEME}{repo_id}@{folder.name}` once while online")
+                error = HubError(f"{error}; {_pull_hint(f'{HUB_SCHEME}{repo_id}@{folder.name}')}")
             raise error
     return folder.name, paths, {name: sha256s[name] for name in paths}
 
@@ -428,7 +458,7 @@ def publish(
 
     api = HfApi(endpoint=endpoint(), token=token)
     _bounded_waits()
-    with _hub_errors(label, repo_id, DEFAULT_REVISION, downloading=False):
+    with _hub_errors(label, repo_id, DEFAULT_REVISION, downloading=False), _progress_bars_on_terminal():
         api.create_repo(repo_id, exist_ok=True, private=private)
         head = _head_commit(api, repo_id)
         commit = api.create_commit(
@@ -444,6 +474,22 @@ def publish(
         uploaded=tuple(path.name for path in uploads),
         unchanged=commit.oid == head,
     )
+
+
+@contextlib.contextmanager
+def _progress_bars_on_terminal() -> Iterator[None]:
+    """Turn ``huggingface_hub``'s progress bars off while stderr is not a terminal (a log
+    file, a pipe), then back on if they were."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    if sys.stderr.isatty() or are_progress_bars_disabled():
+        yield
+        return
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        enable_progress_bars()
 
 
 def _head_commit(api: HfApi, repo_id: str) -> str | None:

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import click
 
-from sepframework import hub
-from sepframework.registry import WEIGHTS_SUFFIX, entry_from_folder, registry_dir, write_entry
+from sepframework import hub, plugins
+from sepframework.registry import (
+    WEIGHTS_SUFFIX,
+    ModelEntry,
+    RegistryError,
+    entry_from_folder,
+    index,
+    is_commit_sha,
+    registry_dir,
+    write_entry,
+)
 
 
 def _repo_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -17,6 +26,29 @@ def _repo_id(ctx: click.Context, param: click.Parameter, value: str | None) -> s
         return value if value is None else hub.checked_repo_id(value)
     except hub.HubError as error:
         raise click.BadParameter(str(error)) from None
+
+
+def _revision(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not is_commit_sha(value):
+        raise click.BadParameter(
+            f"'{value}' is not a full 40-hex commit sha (use the one `sep registry publish` printed)"
+        )
+    return value
+
+
+def _write_entry(entry: ModelEntry) -> None:
+    """Write ``entry`` into the index, and warn about what it will not do as one may expect."""
+    hides_plugin = entry.name in plugins.plugin_names() and entry.name not in index()
+    path = write_entry(entry)
+    pinned = f"pinned at {entry.revision}" if entry.revision else "not published (revision null)"
+    click.echo(f"{entry.name}: {len(entry.files)} file(s) recorded in {path}, {entry.repo_id} {pinned}")
+    if not any(filename.endswith(WEIGHTS_SUFFIX) for filename in entry.files):
+        click.echo(f"warning: {entry.name} has no weights (*.safetensors): only a plugin that needs none can load it",
+                   err=True)
+    if hides_plugin:
+        click.echo(f"warning: '{entry.name}' is also an installed plugin's name: `--model {entry.name}` now "
+                   f"loads this registry entry (plugin '{entry.plugin}' with the entry's files), no longer the "
+                   "plugin as it is", err=True)
 
 
 folder_option = click.option(
@@ -60,15 +92,16 @@ def publish(name: str, repo_id: str, folder: Path | None, token: str | None, pri
     pin = {"repo_id": published.repo_id, "revision": published.revision, "files": published.files}
     click.echo(f"pin in the index entry of '{name}':\n{json.dumps(pin, indent=2)}")
     if entry is not None:
-        click.echo(f"updated {write_entry(dataclasses.replace(entry, revision=published.revision))}")
+        _write_entry(dataclasses.replace(entry, revision=published.revision))
 
 
 @registry.command()
 @click.argument("name")
 @click.option("--repo", "repo_id", default=None, callback=_repo_id,
               help="Hub repository, ORG/REPO (default: the current entry's; needed for a new NAME).")
-@click.option("--revision", default=None,
-              help="Commit sha printed by `sep registry publish` (default: kept while the files are unchanged).")
+@click.option("--revision", default=None, callback=_revision,
+              help="Commit sha printed by `sep registry publish` (default: kept while the repository and the "
+                   "files are unchanged).")
 @folder_option
 def add(name: str, repo_id: str | None, revision: str | None, folder: Path | None) -> None:
     """Write NAME's entry in registry/index.json from its model folder.
@@ -78,15 +111,10 @@ def add(name: str, repo_id: str | None, revision: str | None, folder: Path | Non
     """
     bundled = registry_dir() / name
     entry = entry_from_folder(name, folder or bundled, repo_id, revision)
-    if entry.revision is None and folder is not None and folder.absolute() != bundled.absolute():
-        raise click.UsageError(
+    if entry.revision is None and folder is not None and folder.resolve() != bundled.resolve():
+        raise RegistryError(
             f"the entry would find its files neither in {bundled} nor on the Hub (no revision); copy "
             f"{folder} to {bundled}, or publish it first: sep registry publish {name} --repo ORG/REPO "
             f"--folder {folder} --write-index"
         )
-    path = write_entry(entry)
-    pinned = f"pinned at {entry.revision}" if entry.revision else "not published (revision null)"
-    click.echo(f"{name}: {len(entry.files)} file(s) recorded in {path}, {entry.repo_id} {pinned}")
-    if not any(filename.endswith(WEIGHTS_SUFFIX) for filename in entry.files):
-        click.echo(f"warning: {name} has no weights (*.safetensors): only a plugin that needs none can load it",
-                   err=True)
+    _write_entry(entry)

@@ -3,34 +3,40 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import click
 
-from sepframework import plugins, registry
+from sepframework import hub, plugins, registry
 from sepframework.cli_options import offline_option
 from sepframework.interfaces import SeparationError
-from sepframework.loading import model_names
+from sepframework.loading import model_names, unknown_model
 
 
 @dataclass(frozen=True)
 class ModelStatus:
-    """One model of ``sep models``: a registry entry or a plugin without weights."""
+    """One model of ``sep models``: a registry entry, a plugin used by its name (without
+    files) or a model folder."""
 
     name: str
     plugin: str
     distribution: str
     sources: tuple[str, ...]
     sample_rate: int | None
-    #: ``bundled``, ``cached``, ``hub`` (downloaded on first use), ``missing``, or ``none``
-    #: for a plugin that needs no files.
-    files: str
-    #: ``ok``, ``broken: <error>``, ``missing: ...`` (files neither bundled nor published) or
-    #: ``conflict: ...``; a registry model that hides a plugin of its name adds ``; hides the plugin ...``.
+    #: Where the files come from: ``bundled``, ``cached``, ``hub`` (downloaded on first use),
+    #: ``missing``, ``folder`` (a model folder used in place), or ``none`` for a plugin named
+    #: without files.
+    availability: str
+    #: ``ok``, ``broken: <error>``, ``missing: ...`` (files neither bundled nor published, or
+    #: not cached while offline) or ``conflict: ...``; a registry model that hides a plugin of
+    #: its name adds ``; hides the plugin ...``.
     status: str
     repo_id: str | None = None
     revision: str | None = None
     license: str | None = None
+    #: The sha256 of each file (none for a plugin named without files).
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def model_status(name: str, entry: registry.ModelEntry | None) -> ModelStatus:
@@ -59,20 +65,22 @@ def model_status(name: str, entry: registry.ModelEntry | None) -> ModelStatus:
         status += f"; hides the plugin '{name}' of {hidden}"
     return ModelStatus(
         name, plugin_name, distribution, entry.sources, entry.sample_rate, files, status,
-        entry.repo_id, entry.revision, entry.license,
+        entry.repo_id, entry.revision, entry.license, entry.files,
     )
 
 
 def _files_status(entry: registry.ModelEntry, files: str) -> str:
-    """``ok``, or why the entry's files cannot be used: bundled files are hashed (a few
-    tens of MB at most), cached and Hub files are checked when they are loaded."""
+    """``ok``, or why the entry's files cannot be used: bundled and cached files are hashed
+    (a few tens of MB at most); files still on the Hub are checked when downloaded."""
     if files == "missing":
         return "missing: its files are neither bundled nor published on the Hub"
-    if files == "bundled":
-        try:
-            registry.bundled_files(entry)
-        except registry.RegistryError as error:
-            return f"broken: {error}"
+    if files == "hub":
+        offline = f"missing: not in the cache (offline); run `sep models pull {entry.name}` once while online"
+        return offline if hub.offline() else "ok"
+    try:
+        registry.check_local_files(entry)
+    except registry.RegistryError as error:
+        return f"broken: {error}"
     return "ok"
 
 
@@ -85,7 +93,8 @@ def model_statuses() -> list[ModelStatus]:
 def _print_table(rows: list[ModelStatus]) -> None:
     header = ("NAME", "PLUGIN", "DISTRIBUTION", "SOURCES", "RATE", "FILES", "STATUS")
     table = [header] + [
-        (r.name, r.plugin, r.distribution, ",".join(r.sources) or "-", str(r.sample_rate or "-"), r.files, r.status)
+        (r.name, r.plugin, r.distribution, ",".join(r.sources) or "-", str(r.sample_rate or "-"), r.availability,
+         r.status)
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
@@ -119,12 +128,25 @@ def list_command(as_json: bool) -> None:
         _print_table(rows)
 
 
-def _entry(name: str) -> registry.ModelEntry | None:
-    """The registry entry (or pinned ``hf://`` repo) ``name`` designates; plugins give None."""
+def _lookup(name: str) -> registry.ModelEntry | Path | None:
+    """What ``name`` designates, looked up as ``sep run --model`` does: the registry entry (or
+    pinned ``hf://`` repo), else ``None`` for a plugin, else a model folder."""
     entry = registry.find(name)
-    if entry is None and name not in plugins.plugin_names():
-        raise registry.RegistryError(f"unknown model '{name}'; available models: {', '.join(model_names())}")
-    return entry
+    if entry is not None or name in plugins.plugin_names():
+        return entry
+    if Path(name).is_dir():
+        return Path(name)
+    raise unknown_model(name)
+
+
+def _echo_aligned(lines: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        click.echo(f"{label.ljust(width)}  {value}")
+
+
+def _sha256_lines(files: dict[str, str]) -> list[tuple[str, str]]:
+    return [(f"  {filename}", f"sha256 {sha}") for filename, sha in files.items()]
 
 
 @models.command()
@@ -134,13 +156,14 @@ def _entry(name: str) -> registry.ModelEntry | None:
 def info(name: str, as_json: bool) -> None:
     """Show everything about model NAME: plugin, files and their sha256, revision, metrics.
 
-    NAME may be hf://ORG/REPO[@REVISION], which is then downloaded and pinned.
+    NAME may be hf://ORG/REPO[@REVISION], which is then downloaded and pinned, or a model
+    folder (such as `sep train` writes), described as it is.
     """
-    entry = _entry(name)
+    found = _lookup(name)
+    entry = registry.folder_entry(found, name) if isinstance(found, Path) else found
     status = model_status(name, entry)
-    details = {**asdict(status), **(entry.to_json() if entry else {})}
     if as_json:
-        click.echo(json.dumps(details, indent=2))
+        click.echo(json.dumps({**asdict(status), **(entry.to_json() if entry else {})}, indent=2))
         return
     lines = [
         ("name", status.name),
@@ -149,23 +172,25 @@ def info(name: str, as_json: bool) -> None:
         ("sources", ", ".join(status.sources) or "-"),
         ("sample rate", f"{status.sample_rate} Hz" if status.sample_rate else "-"),
     ]
-    if entry is not None:
-        lines += [
-            ("licence", entry.license),
-            ("description", entry.description or "-"),
-            ("repository", entry.repo_id),
-            ("revision", entry.revision or "not published yet (the bundled files are authoritative)"),
-            ("files", status.files),
-        ]
-        lines += [(f"  {filename}", f"sha256 {sha}") for filename, sha in entry.files.items()]
+    if entry is None:
+        lines.append(("files", "none registered (the plugin is used without files; a model folder or "
+                               "registry entry provides weights)"))
+    else:
+        if entry.default:
+            lines.append(("default", "yes (what `sep run` uses when no model is named)"))
+        lines += [("licence", entry.license), ("description", entry.description or "-")]
+        if entry.repo_id is None:
+            lines.append(("folder", str(Path(name).resolve())))
+        else:
+            lines += [
+                ("repository", entry.repo_id),
+                ("revision", entry.revision or "not published yet (the bundled files are authoritative)"),
+            ]
+        lines += [("files", status.availability), *_sha256_lines(entry.files)]
         for group, values in entry.metrics.items():
             scores = values.items() if isinstance(values, dict) else [("", values)]
             lines.append((f"metrics {group}", ", ".join(f"{metric} {value}".strip() for metric, value in scores)))
-    else:
-        lines.append(("files", "none (the plugin needs no weights)"))
-    width = max(len(label) for label, _ in lines)
-    for label, value in lines:
-        click.echo(f"{label.ljust(width)}  {value}")
+    _echo_aligned(lines)
 
 
 @models.command()
@@ -174,15 +199,18 @@ def info(name: str, as_json: bool) -> None:
 def pull(names: tuple[str, ...]) -> None:
     """Download and verify the files of models NAMES, so they work offline.
 
-    Bundled models are only verified. hf://ORG/REPO[@REVISION] names are resolved to a
-    commit; the printed sha256s can pin them in a registry index.
+    Bundled models are only verified; model folders are used in place. hf://ORG/REPO[@REVISION]
+    names are resolved to a commit; the printed sha256s can pin them in a registry index.
     """
     failed = 0
     for name in names:
         try:
-            entry = _entry(name)
+            entry = _lookup(name)
+            if isinstance(entry, Path):
+                click.echo(f"{name}: a model folder, used in place: nothing to download")
+                continue
             if entry is None:
-                click.echo(f"{name}: plugin without weights, nothing to download")
+                click.echo(f"{name}: no registry entry, nothing to download")
                 continue
             files = registry.fetch(entry)
         except SeparationError as error:
@@ -194,7 +222,6 @@ def pull(names: tuple[str, ...]) -> None:
             click.echo(f"{name}: {len(files)} file(s) bundled in {bundled}, verified")
         else:
             click.echo(f"{name}: {len(files)} file(s) of {entry.repo_id}@{entry.revision} verified in the cache")
-        for filename, sha in entry.files.items():
-            click.echo(f"  {filename}  sha256 {sha}")
+        _echo_aligned(_sha256_lines(entry.files))
     if failed:
         raise SystemExit(1)

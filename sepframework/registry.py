@@ -1,9 +1,9 @@
 """The model registry: which named models exist and where their verified files are.
 
-The index lives in ``registry/index.json``: ``{"models": {name: entry}}`` where an entry
-names its plugin, Hub repo id, pinned revision (a 40-hex commit sha, or ``null`` while the
-model is not published), files with sha256, sample rate, sources, licence, description
-and metrics. A model shipped with the project keeps its files (``config.json``, weights,
+The index lives in ``registry/index.json`` (``$SEP_REGISTRY/index.json`` when set):
+``{"models": {name: entry}}`` where an entry names its plugin, Hub repo id, pinned
+revision (a 40-hex commit sha, or ``null`` while the model is not published), files with
+sha256, sample rate, sources, licence, description and metrics. A model shipped with the project keeps its files (``config.json``, weights,
 model card ``README.md``) in ``registry/<name>/``.
 
 :func:`fetch` returns a model's files: the bundled copy when complete, else the Hugging
@@ -19,7 +19,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,20 @@ class RegistryError(SeparationError):
     """A registry entry is unknown, malformed, or its files cannot be verified."""
 
 
+#: The registry shipped with sepframework.
+SHIPPED_REGISTRY = Path(__file__).resolve().parents[1] / "registry"
+
+
 def registry_dir() -> Path:
-    """Folder holding ``index.json`` and the bundled model files (env ``SEP_REGISTRY``)."""
+    """Folder holding ``index.json`` and the bundled model files: ``SEP_REGISTRY`` if set
+    (an existing folder, else a :class:`RegistryError`), else the shipped one."""
     override = os.environ.get("SEP_REGISTRY")
-    return Path(override) if override else Path(__file__).resolve().parents[1] / "registry"
+    if not override:
+        return SHIPPED_REGISTRY
+    if not Path(override).is_dir():
+        raise RegistryError(f"SEP_REGISTRY={override} is not a folder: point it to a registry folder "
+                            "(holding index.json and the model folders), or unset it for the shipped registry")
+    return Path(override)
 
 
 def index_path() -> Path:
@@ -74,11 +84,12 @@ def check_loadable(filename: str, owner: str) -> None:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model of the registry index (or a pinned ``hf://`` repository)."""
+    """One model of the registry index (or a pinned ``hf://`` repository, or a model folder)."""
 
     name: str
     plugin: str
-    repo_id: str
+    #: The Hub repository; ``None`` for a model folder used in place (:func:`folder_entry`).
+    repo_id: str | None
     revision: str | None
     files: dict[str, str]
     sample_rate: int
@@ -90,6 +101,8 @@ class ModelEntry:
 
     @classmethod
     def from_json(cls, name: str, data: dict[str, Any]) -> ModelEntry:
+        if not isinstance(data, dict):
+            raise RegistryError(f"registry entry '{name}' is malformed: it must be a JSON object")
         try:
             entry = cls(
                 name=name,
@@ -104,8 +117,10 @@ class ModelEntry:
                 metrics=dict(data.get("metrics", {})),
                 default=bool(data.get("default", False)),
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise RegistryError(f"registry entry '{name}' is malformed: {error!r}") from error
+        except KeyError as error:
+            raise RegistryError(f"registry entry '{name}' is malformed: missing key {error}") from None
+        except (TypeError, ValueError) as error:
+            raise RegistryError(f"registry entry '{name}' is malformed: {error}") from None
         if entry.revision is not None and not is_commit_sha(entry.revision):
             raise RegistryError(
                 f"registry entry '{name}' pins revision '{entry.revision}': use the full 40-hex commit sha "
@@ -132,7 +147,12 @@ def _load_index(path: Path) -> dict[str, ModelEntry]:
         models = data["models"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise RegistryError(f"{path} is not a valid registry index: {error}") from error
-    return {name: ModelEntry.from_json(name, entry) for name, entry in models.items()}
+    if not isinstance(models, dict):
+        raise RegistryError(f'{path} is not a valid registry index: "models" must be a JSON object')
+    try:
+        return {name: ModelEntry.from_json(name, entry) for name, entry in models.items()}
+    except RegistryError as error:
+        raise RegistryError(f"{path}: {error}") from None
 
 
 def index() -> dict[str, ModelEntry]:
@@ -189,18 +209,40 @@ def bundled_files(entry: ModelEntry) -> dict[str, Path] | None:
         return None
     paths, differing = bundled
     if differing:
+        shipped = registry_dir().resolve() == SHIPPED_REGISTRY
+        restore = "reinstall sepframework to restore it" if shipped else "restore it"
         raise RegistryError(
             f"model '{entry.name}': bundled file {paths[differing[0]]} does not match its sha256 in the registry "
-            "index, so it is not used; reinstall sepframework to restore it"
+            f"index, so it is not used; {restore}, or record the files it now holds with "
+            f"`sep registry add {entry.name}`"
         )
     return paths
 
 
-def availability(entry: ModelEntry) -> str:
-    """Where the entry's files would come from, without hashing or network:
-    ``bundled``, ``cached``, ``hub`` (to download) or ``missing``."""
+def check_local_files(entry: ModelEntry) -> None:
+    """Hash the entry's bundled, else cached, files against the index, as loading would (nothing
+    is downloaded or removed); a :class:`RegistryError` names the first one that differs.
+    A model folder's files have no recorded sha256 to check."""
     from sepframework import hub
 
+    if entry.repo_id is None or bundled_files(entry) is not None or entry.revision is None:
+        return
+    for filename, sha256 in entry.files.items():
+        cached = hub.cached_path(entry.repo_id, entry.revision, filename)
+        if cached is not None and sha256_of(cached) != sha256:
+            raise RegistryError(
+                f"model '{entry.name}': cached file {filename} of {entry.repo_id}@{entry.revision[:12]} does not match "
+                f"its sha256 in the registry index; `sep models pull {entry.name}` tells why and downloads it again"
+            )
+
+
+def availability(entry: ModelEntry) -> str:
+    """Where the entry's files would come from, without hashing or network: ``folder`` (a
+    model folder used in place), ``bundled``, ``cached``, ``hub`` (to download) or ``missing``."""
+    from sepframework import hub
+
+    if entry.repo_id is None:
+        return "folder"
     if all((bundled_folder(entry) / filename).is_file() for filename in entry.files):
         return "bundled"
     if entry.revision is None:
@@ -217,7 +259,7 @@ def fetch(entry: ModelEntry) -> dict[str, Path]:
     paths = bundled_files(entry)
     if paths is not None:
         return paths
-    if entry.revision is None:
+    if entry.repo_id is None or entry.revision is None:
         raise RegistryError(
             f"model '{entry.name}' is not published on the Hub yet (no pinned revision) and its "
             f"files are missing from {bundled_folder(entry)}"
@@ -300,7 +342,8 @@ def card_metadata(path: Path) -> dict[str, Any]:
     """Licence, description (first paragraph) and metrics of a model card.
 
     Metrics come from the card's ``model-index`` as ``{dataset name: {metric name: value}}``;
-    without one, from ``metrics.json`` beside the card (its ``validation`` scores).
+    without one, from ``metrics.json`` beside the card, in the same shape:
+    ``{"validation": {"<source> <metric>": value}}`` (rounded to 2 decimals).
     """
     import yaml
     from huggingface_hub import ModelCard
@@ -329,7 +372,8 @@ def card_metadata(path: Path) -> dict[str, Any]:
 
 
 def _validation_scores(path: Path) -> dict[str, dict[str, float]]:
-    """The ``validation`` scores of a training run's ``metrics.json``."""
+    """The ``validation`` scores of a training run's ``metrics.json``, as
+    ``{"validation": {"<source> <metric>": value}}``, values rounded to 2 decimals."""
     try:
         scores = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -337,7 +381,12 @@ def _validation_scores(path: Path) -> dict[str, dict[str, float]]:
     validation = scores.get("validation", {}) if isinstance(scores, dict) else None
     if not isinstance(validation, dict) or not all(isinstance(value, dict) for value in validation.values()):
         raise RegistryError(f'{path} should hold {{"validation": {{source: {{metric: value}}}}}} as `sep train` writes it')
-    return validation
+    flat = {
+        f"{source} {metric}": round(value, 2) if isinstance(value, float) else value
+        for source, values in validation.items()
+        for metric, value in values.items()
+    }
+    return {"validation": flat} if flat else {}
 
 
 def model_file_names(names: list[str], owner: str) -> list[str]:
@@ -366,44 +415,50 @@ def model_folder_files(folder: Path) -> list[Path]:
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+def folder_entry(folder: Path, name: str | None = None, *, card_required: bool = False) -> ModelEntry:
+    """What a model folder holds, as an entry without repository or revision: plugin, sample
+    rate and sources (see :func:`_plugin_metadata`), file sha256s and, when it has a card (or
+    ``card_required``), its licence, description and metrics. ``name`` defaults to the folder."""
+    name = name or str(folder)
+    files = model_folder_files(folder)
+    config = read_config({CONFIG_FILE: files[0]})
+    plugin, sample_rate, sources = _plugin_metadata(config, {path.name: path for path in files}, f"model '{name}'")
+    card = folder / CARD_FILE
+    return ModelEntry(
+        name=name,
+        plugin=plugin,
+        repo_id=None,
+        revision=None,
+        files={path.name: sha256_of(path) for path in files},
+        sample_rate=sample_rate,
+        sources=sources,
+        **(card_metadata(card) if card_required or card.is_file() else {}),
+    )
+
+
 def entry_from_folder(
     name: str, folder: Path, repo_id: str | None = None, revision: str | None = None
 ) -> ModelEntry:
     """The index entry of a model folder: its config, card metadata and file sha256s.
 
     ``repo_id`` defaults to the current entry's. Without ``revision``, the current pin is
-    kept only while the files are unchanged: a pin must designate exactly these files.
+    kept only while the repository and the files are unchanged: a pin must designate
+    exactly these files.
     """
     if not MODEL_NAME.fullmatch(name):
         raise RegistryError(f"'{name}' is not a usable model name: use letters, digits, '.', '_' and '-' "
                             "(it names a folder of registry/ and is what users type after --model)")
-    files = model_folder_files(folder)
-    config = read_config({CONFIG_FILE: files[0]})
-    plugin, sample_rate, sources = _plugin_metadata(config, {path.name: path for path in files}, f"model '{name}'")
-    card = card_metadata(folder / CARD_FILE)
-    sha256s = {path.name: sha256_of(path) for path in files}
-    _check_bundled_copy_agrees(name, folder, sha256s)
+    entry = folder_entry(folder, name, card_required=True)
+    _check_bundled_copy_agrees(name, folder, entry.files)
     previous = index().get(name)
     repo_id = repo_id or (previous.repo_id if previous else None)
     if not repo_id:
         raise RegistryError(f"model '{name}' has no Hub repo id yet: give one with --repo ORG/REPO")
-    if revision is None and previous is not None and previous.files == sha256s:
+    if revision is None and previous is not None and (previous.repo_id, previous.files) == (repo_id, entry.files):
         revision = previous.revision
     if revision is not None and not is_commit_sha(revision):
         raise RegistryError(f"revision '{revision}' is not a full 40-hex commit sha")
-    return ModelEntry(
-        name=name,
-        plugin=plugin,
-        repo_id=repo_id,
-        revision=revision,
-        files=sha256s,
-        sample_rate=sample_rate,
-        sources=sources,
-        license=card["license"],
-        description=card["description"],
-        metrics=card["metrics"],
-        default=previous.default if previous else False,
-    )
+    return replace(entry, repo_id=repo_id, revision=revision, default=previous.default if previous else False)
 
 
 def _check_bundled_copy_agrees(name: str, folder: Path, sha256s: dict[str, str]) -> None:

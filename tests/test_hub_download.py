@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import re
 import socket
@@ -12,10 +13,14 @@ import threading
 import time
 from pathlib import Path
 
+import dataclasses
+
 import pytest
+from click.testing import CliRunner
 
 from sepframework import hub as sephub
 from sepframework import registry
+from sepframework.models_cli import models as models_command
 from sepframework.registry import ModelEntry, RegistryError
 
 pytest_plugins = ["tests.hub_fixtures"]  # hub, empty_registry, make_model_folder
@@ -126,11 +131,15 @@ def test_an_endpoint_that_is_not_a_url_is_named(monkeypatch, value) -> None:
 
 
 def test_a_cached_commit_needs_no_network(hub, tmp_path, make_model_folder) -> None:
-    commit = hub.add_folder(REPO, make_model_folder(tmp_path / "toy"))
+    folder = make_model_folder(tmp_path / "toy")
+    (folder / "a.safetensors").write_bytes((folder / "model.safetensors").read_bytes())  # named before config.json
+    commit = hub.add_folder(REPO, folder)
     online = registry.find(f"hf://{REPO}@{commit}")
     hub.requests.clear()
-    assert registry.find(f"hf://{REPO}@{commit}") == online
+    cached = registry.find(f"hf://{REPO}@{commit}")
+    assert cached == online
     assert hub.requests == []
+    assert list(online.files) == list(cached.files) == ["a.safetensors", "config.json", "model.safetensors"]
 
 
 def test_offline_hub_files_are_checked_against_the_sha256s_recorded_when_downloaded(
@@ -212,6 +221,69 @@ def test_a_file_failing_its_checksum_is_removed_and_never_used(hub, tmp_path, ma
     assert sephub.cached_path(REPO, entry.revision, "model.safetensors") is None
     hub.break_file(REPO, "model.safetensors", None)
     assert registry.sha256_of(registry.fetch(entry)["model.safetensors"]) == entry.files["model.safetensors"]
+
+
+@pytest.mark.parametrize("filename", ["config.json", "model.safetensors"])  # git blob id, LFS sha256
+def test_an_entry_with_a_wrong_sha256_is_blamed_and_the_hubs_file_kept(hub, tmp_path, make_model_folder, filename) -> None:
+    _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
+    entry = dataclasses.replace(entry, files={**entry.files, filename: "f" * 64})
+    for attempt in ("downloaded", "cached"):
+        with pytest.raises(sephub.HubError) as raised:
+            registry.fetch(entry)
+        assert (f"model 'toy': the registry entry disagrees with the file the Hub serves at that commit: '{filename}' of "
+                f"'org/toy' at {entry.revision[:12]} has sha256 ") in str(raised.value), attempt
+        assert str(raised.value).endswith("the entry is wrong or the repository was rewritten (the file is kept in the cache)")
+        assert sephub.cached_path(REPO, entry.revision, filename) is not None, attempt
+    content = "/lfs/" if filename.endswith(".safetensors") else f"/{filename}"  # LFS content comes from the CDN
+    assert hub.count("GET", content) == 1  # downloaded once, then found cached
+
+
+def test_a_damaged_cached_file_is_downloaded_again_online(hub, tmp_path, make_model_folder) -> None:
+    folder = make_model_folder(tmp_path / "toy")
+    _, entry = publish_toy(hub, folder)
+    registry.fetch(entry)["model.safetensors"].resolve().write_bytes(b"damaged")
+    assert registry.fetch(entry)["model.safetensors"].read_bytes() == (folder / "model.safetensors").read_bytes()
+
+
+def test_offline_a_damaged_cached_file_is_removed_with_what_to_do(hub, tmp_path, monkeypatch, make_model_folder) -> None:
+    _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
+    registry.fetch(entry)["model.safetensors"].resolve().write_bytes(b"damaged")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(sephub.HubError, match=r"'model.safetensors' from 'org/toy' at \w+ does not match its sha256 .*; "
+                                              r"the file was removed from the cache and not used; "
+                                              r"run `sep models pull toy` once while online$"):
+        registry.fetch(entry)
+    assert sephub.cached_path(REPO, entry.revision, "model.safetensors") is None
+
+
+CACHED_MISMATCH = ("broken: model 'toy': cached file model.safetensors of org/toy@{short} does not match its sha256 "
+                   "in the registry index; `sep models pull toy` tells why and downloads it again")
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("damaged", CACHED_MISMATCH),
+        ("wrong entry", CACHED_MISMATCH),
+        ("offline, not cached", "missing: not in the cache (offline); run `sep models pull toy` once while online"),
+        ("cached", "ok"),
+    ],
+)
+def test_sep_models_checks_cached_files_and_offline_use(
+    hub, tmp_path, monkeypatch, empty_registry, make_model_folder, case, status
+) -> None:
+    _, entry = publish_toy(hub, make_model_folder(tmp_path / "toy"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored after the test; --offline sets it
+    if case != "offline, not cached":
+        weights = registry.fetch(entry)["model.safetensors"]
+    if case == "damaged":
+        weights.resolve().write_bytes(b"damaged")
+    if case == "wrong entry":
+        entry = dataclasses.replace(entry, files={**entry.files, "model.safetensors": "f" * 64})
+    registry.write_entry(entry)
+    hub.stop()
+    shown = CliRunner().invoke(models_command, ["info", "toy", "--json", "--offline"], catch_exceptions=False).output
+    assert json.loads(shown)["status"] == status.format(short=entry.revision[:12])
 
 
 def test_a_hub_repository_is_checked_against_the_hashes_the_hub_declares(hub, tmp_path, make_model_folder) -> None:

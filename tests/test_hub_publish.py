@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -139,14 +140,21 @@ def test_hub_model_names_are_checked(hub) -> None:
     assert hub.requests == []
 
 
-def test_a_bad_repo_option_is_a_usage_error() -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add", "gru", "--repo", "bad name/x"], "Invalid value for '--repo': 'bad name/x' is not a Hub repository id"),
+        (["publish", "gru", "--repo", "bad name/x"], "Invalid value for '--repo': 'bad name/x' is not a Hub repository id"),
+        (["add", "gru", "--revision", "abc"], "Invalid value for '--revision': 'abc' is not a full 40-hex commit sha"),
+    ],
+)
+def test_a_malformed_option_is_a_usage_error(empty_registry, args, message) -> None:
     from click.testing import CliRunner
     from sepframework.hub_cli import registry as registry_command
 
-    for command in ("add", "publish"):
-        result = CliRunner().invoke(registry_command, [command, "gru", "--repo", "bad name/x"])
-        assert result.exit_code == 2
-        assert "Invalid value for '--repo': 'bad name/x' is not a Hub repository id" in result.output
+    result = CliRunner().invoke(registry_command, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
 
 
 def test_a_hub_repository_without_config_is_not_a_model(hub) -> None:
@@ -205,8 +213,31 @@ def test_republishing_on_the_command_line_says_nothing_changed(hub, sep_env, tmp
     revision = hub.repos["org/toy"].branches["main"]
     assert runs[0].stdout.startswith(f"published config.json, model.safetensors, README.md to org/toy at revision {revision}\n")
     assert runs[1].stdout.startswith(f"org/toy already holds these files: nothing published, revision {revision}\n")
-    assert "model.safetensors: 100%" in runs[0].stderr  # the upload's progress bar
-    assert "No files have been modified" not in runs[1].stderr  # huggingface_hub's log lines are off
+    assert runs[0].stderr == runs[1].stderr == ""  # no progress bars off a terminal, no huggingface_hub log lines
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_upload_progress_bars_show_on_a_terminal_only(hub, tmp_path, monkeypatch, make_model_folder, terminal) -> None:
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    class Stderr(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    disabled_while_committing = []
+    create_commit = HfApi.create_commit
+
+    def recording(api, *args, **kwargs):
+        disabled_while_committing.append(are_progress_bars_disabled())
+        return create_commit(api, *args, **kwargs)
+
+    monkeypatch.setattr(HfApi, "create_commit", recording)
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    assert not are_progress_bars_disabled()
+    sephub.publish(make_model_folder(tmp_path / "toy"), "org/toy")
+    assert disabled_while_committing == [not terminal]
+    assert not are_progress_bars_disabled()  # as before
 
 
 def test_a_publication_racing_another_one_commits_nothing_over_it(hub, tmp_path, monkeypatch, make_model_folder) -> None:

@@ -292,5 +292,5 @@ def test_sep_models_says_when_a_registry_model_cannot_load_its_files(tmp_path, m
     statuses = {status.name: status for status in model_statuses()}
     assert statuses["test-stream"].status.startswith(
         f"broken: model 'test-stream': bundled file {weights} does not match its sha256")
-    assert (statuses["test-offline"].files, statuses["test-offline"].status) == (
+    assert (statuses["test-offline"].availability, statuses["test-offline"].status) == (
         "missing", "missing: its files are neither bundled nor published on the Hub")

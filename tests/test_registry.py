@@ -3,6 +3,7 @@ validation of pins and files, and what `sep models` shows about registry models.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from sepframework import Separator, plugins, registry
+from sepframework import SeparationError, Separator, plugins, registry
 from sepframework import hub as sephub
 from sepframework.hub_cli import registry as registry_command
 from sepframework.models_cli import models as models_command
@@ -44,10 +45,24 @@ def test_registry_add_records_the_folder_config_card_and_sha256s(empty_registry,
 def test_registry_add_refuses_an_entry_that_could_find_no_files(empty_registry, make_model_folder, tmp_path) -> None:
     folder = make_model_folder(tmp_path / "my-run")
     result = CliRunner().invoke(registry_command, ["add", "toy", "--repo", "org/toy", "--folder", str(folder)])
-    assert result.exit_code == 2
-    assert (f"the entry would find its files neither in {empty_registry / 'toy'} nor on the Hub (no revision); "
-            f"copy {folder} to {empty_registry / 'toy'}") in " ".join(result.output.split())
+    assert result.exit_code == 1 and isinstance(result.exception, RegistryError)  # refused in this state, not misused
+    assert str(result.exception).startswith(f"the entry would find its files neither in {empty_registry / 'toy'} nor on "
+                                            f"the Hub (no revision); copy {folder} to {empty_registry / 'toy'}")
     assert "toy" not in registry.index()
+
+
+@pytest.mark.parametrize("spelling", ["dotdot", "link"])
+def test_registry_add_knows_the_bundled_folder_however_it_is_spelled(
+    empty_registry, make_model_folder, tmp_path, spelling
+) -> None:
+    make_model_folder(empty_registry / "toy")
+    if spelling == "dotdot":
+        folder = empty_registry / ".." / empty_registry.name / "toy"
+    else:
+        folder = tmp_path / "link"
+        folder.symlink_to(empty_registry / "toy")
+    assert "toy: 2 file(s) recorded" in invoke(registry_command, "add", "toy", "--repo", "org/toy", "--folder", str(folder))
+    assert registry.index()["toy"].revision is None
 
 
 @pytest.mark.parametrize("name", ["sub/m", "Bad Name", "../up", ".hidden", ""])
@@ -59,11 +74,23 @@ def test_registry_add_refuses_a_name_that_is_not_one_plain_word(empty_registry, 
     assert registry.index() == {}
 
 
-def test_registry_add_warns_about_an_entry_without_weights(empty_registry, make_model_folder) -> None:
+@pytest.mark.parametrize("command", [["add"], ["publish", "--write-index"]])
+def test_writing_an_entry_without_weights_warns(hub, empty_registry, make_model_folder, command) -> None:
     (make_model_folder(empty_registry / "toy") / "model.safetensors").unlink()
-    result = CliRunner().invoke(registry_command, ["add", "toy", "--repo", "org/toy"])
-    assert result.exit_code == 0
+    result = CliRunner().invoke(registry_command, [command[0], "toy", "--repo", "org/toy", *command[1:]])
+    assert result.exit_code == 0, result.output
     assert "warning: toy has no weights (*.safetensors): only a plugin that needs none can load it" in result.output
+    assert registry.index()["toy"].files.keys() == {"config.json"}
+
+
+def test_registry_add_warns_when_a_new_entry_takes_a_plugins_name(empty_registry, make_model_folder) -> None:
+    make_model_folder(empty_registry / "repet-sim")
+    warning = ("warning: 'repet-sim' is also an installed plugin's name: `--model repet-sim` now loads this registry "
+               "entry (plugin 'repet-sim' with the entry's files), no longer the plugin as it is")
+    assert warning in invoke(registry_command, "add", "repet-sim", "--repo", "org/rs")
+    assert "warning" not in invoke(registry_command, "add", "repet-sim")  # said when the entry was created
+    assert "warning" not in invoke(registry_command, "add", "toy2", "--repo", "org/toy2", "--folder",
+                                   str(make_model_folder(empty_registry / "toy2")))
 
 
 class RateFromArgs(Separator):
@@ -104,6 +131,13 @@ def test_a_pin_is_kept_only_while_the_files_are_unchanged(empty_registry, make_m
     assert registry.index()["toy"].repo_id == "org/toy"
 
 
+def test_a_pin_is_dropped_when_the_repository_changes(empty_registry, make_model_folder) -> None:
+    make_model_folder(empty_registry / "toy")
+    invoke(registry_command, "add", "toy", "--repo", "org/toy", "--revision", COMMIT)
+    assert "not published (revision null)" in invoke(registry_command, "add", "toy", "--repo", "other/toy")
+    assert (registry.index()["toy"].repo_id, registry.index()["toy"].revision) == ("other/toy", None)
+
+
 def test_writing_an_entry_keeps_the_other_entries_and_the_default_flag(empty_registry, make_model_folder) -> None:
     other = {
         "plugin": "repet-sim",
@@ -126,21 +160,29 @@ def test_writing_an_entry_keeps_the_other_entries_and_the_default_flag(empty_reg
 def test_metrics_come_from_metrics_json_when_the_card_has_no_model_index(empty_registry, make_model_folder) -> None:
     folder = make_model_folder(empty_registry / "toy")
     (folder / "README.md").write_text("---\nlicense: cc-by-nc-4.0\n---\n# toy\n\nTrained.\n")
-    scores = {"vocals": {"GNSDR": 3.2}, "accompaniment": {"GNSDR": 2.1}}
+    scores = {"vocals": {"GNSDR": -1.2114130918078827, "epochs": 3}, "accompaniment": {"GNSDR": 2.1}}
     (folder / "metrics.json").write_text(json.dumps({"validation": scores, "best_epoch": 3}))
     entry = registry.entry_from_folder("toy", folder, "org/toy")
-    assert (entry.license, entry.metrics) == ("cc-by-nc-4.0", scores)
+    assert entry.license == "cc-by-nc-4.0"
+    assert entry.metrics == {"validation": {"vocals GNSDR": -1.21, "vocals epochs": 3, "accompaniment GNSDR": 2.1}}
+    registry.write_entry(entry)
+    info = invoke(models_command, "info", "toy")  # shown as model-index metrics are
+    assert re.search(r"^metrics validation +vocals GNSDR -1.21, vocals epochs 3, accompaniment GNSDR 2.1$", info, re.MULTILINE)
+
+
+MISSING = object()
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"revision": "main"}, "pins revision 'main': use the full 40-hex commit sha"),
-        ({"files": {"model.pt": "0" * 64}}, "refusing 'model.pt': pickle-based weights"),
-        ({"sample_rate": "fast"}, "registry entry 'toy' is malformed"),
+        ({"revision": "main"}, "registry entry 'toy' pins revision 'main': use the full 40-hex commit sha"),
+        ({"files": {"model.pt": "0" * 64}}, "registry entry 'toy': refusing 'model.pt': pickle-based weights"),
+        ({"sample_rate": "fast"}, "registry entry 'toy' is malformed: invalid literal for int() with base 10: 'fast'"),
+        ({"sources": MISSING}, "registry entry 'toy' is malformed: missing key 'sources'"),
     ],
 )
-def test_unsafe_or_unpinned_index_entries_are_refused(empty_registry, change, message) -> None:
+def test_unsafe_unpinned_or_malformed_index_entries_are_refused_naming_the_index(empty_registry, change, message) -> None:
     entry = {
         "plugin": "repet-sim",
         "repo_id": "org/toy",
@@ -150,15 +192,43 @@ def test_unsafe_or_unpinned_index_entries_are_refused(empty_registry, change, me
         "sources": ["vocals"],
         **change,
     }
+    entry = {key: value for key, value in entry.items() if value is not MISSING}
     (empty_registry / "index.json").write_text(json.dumps({"models": {"toy": entry}}))
-    with pytest.raises(RegistryError, match=message):
+    with pytest.raises(RegistryError) as raised:
+        registry.index()
+    assert str(raised.value).startswith(f"{empty_registry / 'index.json'}: {message}")
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"models": ["toy"]}', '{"models": {"toy": ["a list"]}}'])
+def test_a_broken_index_file_is_named(empty_registry, content) -> None:
+    (empty_registry / "index.json").write_text(content)
+    with pytest.raises(RegistryError, match=re.escape(str(empty_registry / "index.json"))):
         registry.index()
 
 
-def test_a_broken_index_file_is_named(empty_registry) -> None:
-    (empty_registry / "index.json").write_text("{not json")
-    with pytest.raises(RegistryError, match=f"{empty_registry / 'index.json'} is not a valid registry index"):
+def test_a_sep_registry_that_does_not_exist_is_an_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SEP_REGISTRY", str(tmp_path / "nowhere"))
+    with pytest.raises(RegistryError, match=f"SEP_REGISTRY={re.escape(str(tmp_path / 'nowhere'))} is not a folder"):
         registry.index()
+
+
+@pytest.mark.parametrize(
+    ("shipped", "advice"),
+    [(True, "reinstall sepframework to restore it"), (False, "restore it")],
+)
+def test_a_damaged_bundled_file_is_reported_with_advice_fitting_the_registry(
+    empty_registry, monkeypatch, make_model_folder, shipped, advice
+) -> None:
+    if shipped:  # this registry stands for the shipped one
+        monkeypatch.setattr(registry, "SHIPPED_REGISTRY", empty_registry.resolve())
+        monkeypatch.delenv("SEP_REGISTRY")
+    folder = make_model_folder(empty_registry / "toy")
+    registry.write_entry(registry.entry_from_folder("toy", folder, "org/toy"))
+    (folder / "model.safetensors").write_bytes(b"tampered")
+    with pytest.raises(RegistryError) as raised:
+        registry.fetch(registry.index()["toy"])
+    assert str(raised.value).endswith(
+        f"so it is not used; {advice}, or record the files it now holds with `sep registry add toy`")
 
 
 def test_sep_models_shows_where_registry_files_come_from(empty_registry, make_model_folder) -> None:
@@ -177,15 +247,65 @@ def test_sep_models_shows_where_registry_files_come_from(empty_registry, make_mo
     listed = {row["name"]: row for row in json.loads(invoke(models_command, "list", "--json"))}
     assert listed["toy"]["revision"] is None and listed["toy"]["status"] == "ok"
     assert listed["remote"]["revision"] == COMMIT and listed["remote"]["sources"] == ["vocals", "accompaniment"]
+    toy = registry.index()["toy"]
+    for name, availability, files in (("toy", "bundled", toy.files), ("repet-sim", "none", {})):
+        described = json.loads(invoke(models_command, "info", name, "--json"))
+        assert (listed[name]["availability"], listed[name]["files"]) == (availability, files)  # the same in both
+        assert (described["availability"], described["files"]) == (availability, files)
 
     info = invoke(models_command, "info", "toy")
     assert "not published yet (the bundled files are authoritative)" in info
     assert f"sha256 {registry.sha256_of(folder / 'model.safetensors')}" in info
     assert re.search(r"^metrics Toy songs +vocals SDR 4.5$", info, re.MULTILINE)
+    assert not re.search(r"^default ", info, re.MULTILINE)
+    registry.write_entry(dataclasses.replace(toy, default=True))
+    assert re.search(r"^default +yes", invoke(models_command, "info", "toy"), re.MULTILINE)
+
+
+def test_info_on_a_plugin_without_an_entry_does_not_claim_it_needs_no_weights(empty_registry) -> None:
+    info = invoke(models_command, "info", "repet-sim")
+    assert re.search(r"^files +none registered \(the plugin is used without files; a model folder or registry entry "
+                     r"provides weights\)$", info, re.MULTILINE), info
+
+
+@pytest.mark.parametrize("card", [True, False])
+def test_info_describes_a_model_folder(empty_registry, make_model_folder, tmp_path, monkeypatch, card) -> None:
+    folder = make_model_folder(tmp_path / "runs" / "toy")
+    if not card:
+        (folder / "README.md").unlink()
+    monkeypatch.chdir(tmp_path)
+    info = invoke(models_command, "info", "runs/toy")
+    expected = {
+        "plugin": r"repet-sim \(.+\)",
+        "status": "ok",
+        "sample rate": "16000 Hz",
+        "licence": "mit" if card else "unknown",
+        "folder": re.escape(str(folder.resolve())),
+        "files": "folder",
+        "  model.safetensors": f"sha256 {registry.sha256_of(folder / 'model.safetensors')}",
+    }
+    for label, value in expected.items():
+        assert re.search(rf"^{label} +{value}$", info, re.MULTILINE), (label, info)
+    assert bool(re.search(r"^metrics Toy songs +vocals SDR 4.5$", info, re.MULTILINE)) == card
+    assert json.loads(invoke(models_command, "info", "runs/toy", "--json"))["repo_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("repet-sim", "repet-sim: no registry entry, nothing to download"),
+        ("runs/toy", "runs/toy: a model folder, used in place: nothing to download"),
+    ],
+)
+def test_pull_says_when_there_is_nothing_to_download(empty_registry, make_model_folder, tmp_path, monkeypatch,
+                                                     name, said) -> None:
+    make_model_folder(tmp_path / "runs" / "toy")
+    monkeypatch.chdir(tmp_path)
+    assert invoke(models_command, "pull", name) == said + "\n"
 
 
 def test_info_on_an_unknown_model_lists_the_known_ones(empty_registry) -> None:
-    with pytest.raises(RegistryError, match="unknown model 'nope'; available models: .*repet-sim"):
+    with pytest.raises(SeparationError, match="unknown model 'nope'.*; available models: .*repet-sim.* model folder"):
         CliRunner().invoke(models_command, ["info", "nope"], catch_exceptions=False)
 
 
@@ -193,7 +313,9 @@ def test_pulling_a_bundled_model_only_verifies_it(empty_registry: Path, monkeypa
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored after the test; --offline sets it
     folder = make_model_folder(empty_registry / "toy")
     registry.write_entry(registry.entry_from_folder("toy", folder, "org/toy"))
-    assert f"toy: 2 file(s) bundled in {folder}, verified" in invoke(models_command, "pull", "toy", "--offline")
+    pulled = invoke(models_command, "pull", "toy", "--offline").splitlines()
+    assert pulled[0] == f"toy: 2 file(s) bundled in {folder}, verified"
+    assert [line.index("sha256") for line in pulled[1:]] == [len("  model.safetensors  ")] * 2  # aligned
     assert sephub.offline()
 
 
