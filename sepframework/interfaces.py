@@ -160,6 +160,14 @@ def check_layout(audio: np.ndarray, label: str = "audio") -> None:
                               "transpose (.T), shaped (channels, samples)")
 
 
+def class_attribute(model: Separator | type[Separator], name: str, default: object = None) -> object:
+    """``model.name``, or ``default`` where it is unset or a property (whose value exists on
+    instances only)."""
+    if hasattr(inspect.getattr_static(model, name, None), "__get__"):
+        return default
+    return getattr(model, name, default)
+
+
 def attribute_problem(model: Separator | type[Separator], set_only: bool = False) -> str | None:
     """What is wrong with a separator's ``sample_rate``, ``sources``, ``context_samples``,
     ``residual_source`` and ``segment_seconds``, or ``None`` when they keep the contract.
@@ -170,9 +178,7 @@ def attribute_problem(model: Separator | type[Separator], set_only: bool = False
     missing = object()
 
     def value(name: str, default: object = missing) -> object:
-        if set_only and hasattr(inspect.getattr_static(model, name, None), "__get__"):
-            return default  # a property: its value exists on instances only
-        return getattr(model, name, default)
+        return class_attribute(model, name, default) if set_only else getattr(model, name, default)
 
     rate, sources = value("sample_rate"), value("sources")
     for name, found in (("sample_rate", rate), ("sources", sources)):

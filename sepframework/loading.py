@@ -6,6 +6,8 @@ import difflib
 import inspect
 import os
 import re
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,8 @@ from sepframework.interfaces import SeparationError, Separator, attribute_proble
 def resolve_device(device: str = "auto") -> str:
     """``"auto"`` picks CUDA when available, else the CPU; ``"cpu"``, ``"cuda"`` and
     ``"cuda:N"`` are checked to exist here (a :class:`SeparationError` otherwise)."""
-    if device == "cpu":
-        return device  # without importing torch
+    if device == "cpu" or (device == "auto" and not _may_have_cuda()):
+        return "cpu"  # without importing torch (seconds), which a NumPy model never needs
     import torch
 
     if device == "auto":
@@ -32,6 +34,13 @@ def resolve_device(device: str = "auto") -> str:
         raise SeparationError(f"device '{device}' was requested but this machine has "
                               f"{torch.cuda.device_count()} CUDA GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
+
+
+def _may_have_cuda() -> bool:
+    """Whether torch is loaded already, or this machine shows an NVIDIA driver (Linux, WSL)
+    or ``nvidia-smi``: only then can torch find a CUDA GPU."""
+    return ("torch" in sys.modules or Path("/proc/driver/nvidia/version").exists() or Path("/dev/dxg").exists()
+            or shutil.which("nvidia-smi") is not None)
 
 
 def model_names() -> list[str]:

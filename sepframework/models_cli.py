@@ -10,7 +10,7 @@ import click
 
 from sepframework import hub, plugins, registry
 from sepframework.cli_options import offline_option
-from sepframework.interfaces import SeparationError
+from sepframework.interfaces import SeparationError, class_attribute
 from sepframework.loading import model_names, unknown_model
 
 
@@ -52,7 +52,7 @@ def model_status(name: str, entry: registry.ModelEntry | None) -> ModelStatus:
             plugin = plugins.get_plugin(plugin_name)
             distribution = plugin.distribution
             cls = plugin.load()
-            sources, rate = tuple(getattr(cls, "sources", ())), getattr(cls, "sample_rate", None)
+            sources, rate = tuple(class_attribute(cls, "sources", ())), class_attribute(cls, "sample_rate")
         except plugins.PluginError as error:
             status = f"broken: {error}"
     if entry is None:

@@ -98,8 +98,10 @@ class OutputSpec:
 def stem_paths(
     input_path: Path, model: Separator, output: OutputSpec, stems: Sequence[str] | None, model_name: str
 ) -> dict[str, Path]:
-    """The path of each requested stem (default: all of the model's); unknown stems are an error."""
-    stems = list(stems or model.sources)
+    """The path of each requested stem (``None``: all of the model's); unknown stems, or none, are an error."""
+    stems = list(model.sources if stems is None else stems)
+    if not stems:
+        raise SeparationError(f"no stem requested; this model gives {', '.join(model.sources)} (None: all of them)")
     unknown = [name for name in stems if name not in model.sources]
     if unknown:
         raise SeparationError(

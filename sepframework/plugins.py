@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
 import entrypoints
 
-from sepframework.interfaces import SeparationError, Separator, attribute_problem, plugin_output_to_stderr
+from sepframework.interfaces import (
+    SeparationError,
+    SeparationWarning,
+    Separator,
+    attribute_problem,
+    plugin_output_to_stderr,
+)
 
 ENTRY_POINT_GROUP = "sepframework.models"
 
@@ -76,7 +83,13 @@ def _describe(distro: entrypoints.Distribution | None) -> str:
 def entry_points(group: str) -> tuple[Plugin, ...]:
     """Every entry point of ``group``, once per distribution, without importing any."""
     found: dict[tuple[str, str], Plugin] = {}
-    for entry_point in entrypoints.get_group_all(group):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        listed = entrypoints.get_group_all(group)
+    for warning in caught:  # a distribution's malformed entry point: one line, not Python's warning
+        warnings.warn(SeparationWarning(f"an installed distribution has a malformed {group} entry point, left "
+                                        f"out ({warning.message})"), stacklevel=2)
+    for entry_point in listed:
         distribution = _describe(entry_point.distro)
         target = f"{entry_point.module_name}:{entry_point.object_name or ''}".rstrip(":")
         # One distribution can be visible twice on sys.path (an editable install run from

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sepframework.files import write_text_atomically
-from sepframework.interfaces import SeparationError
+from sepframework.interfaces import SeparationError, class_attribute
 
 #: The model's plugin and constructor arguments: ``{"plugin": ..., "args": {...}}``.
 CONFIG_FILE = "config.json"
@@ -299,12 +299,33 @@ def _described_by_plugin(config: dict[str, Any], files: dict[str, Path], owner: 
 
 
 def _plugin_metadata(config: dict[str, Any], files: dict[str, Path], owner: str) -> tuple[str, int, tuple[str, ...]]:
-    """Plugin, sample rate and sources: from ``config.json``, else from the plugin."""
+    """Plugin, sample rate and sources: from ``config.json`` (checked against the plugin's
+    class when that is installed and states them), else from the plugin."""
     declared = config if "sample_rate" in config and "sources" in config else _described_by_plugin(config, files, owner)
     try:
-        return config["plugin"], int(declared["sample_rate"]), tuple(declared["sources"])
+        rate, sources = int(declared["sample_rate"]), tuple(declared["sources"])
     except (TypeError, ValueError) as error:
         raise RegistryError(f"{owner}: bad \"sample_rate\" or \"sources\" in config.json: {error}") from error
+    if declared is config:
+        _check_declared(config["plugin"], rate, sources, owner)
+    return config["plugin"], rate, sources
+
+
+def _check_declared(plugin_name: str, rate: int, sources: tuple[str, ...], owner: str) -> None:
+    """A :class:`RegistryError` when ``config.json`` declares another sample rate or other
+    sources than the plugin's class states (nothing to compare with when it is not installed,
+    or sets them per model)."""
+    from sepframework import plugins
+
+    try:
+        cls = plugins.get_plugin(plugin_name).load()
+    except plugins.PluginError:
+        return
+    for name, value in (("sample_rate", rate), ("sources", sources)):
+        stated = class_attribute(cls, name)
+        if stated is not None and stated != value:
+            raise RegistryError(f"{owner}: config.json declares {name} {value!r}, but plugin '{plugin_name}' gives "
+                                f"{stated!r}; correct config.json or leave {name} out")
 
 
 def hub_entry(uri: str) -> ModelEntry:

@@ -109,6 +109,7 @@ def test_the_track_name_drops_the_extension_and_a_stem_mp4_both_suffixes(name: s
     ("kwargs", "message"),
     [
         ({"stems": ["drums"]}, "unknown stem\\(s\\) drums; this model gives vocals, accompaniment"),
+        ({"stems": []}, "no stem requested; this model gives vocals, accompaniment \\(None: all of them\\)"),
         ({"template": "same.{ext}"}, "gives every source the same file"),
         ({"template": "../{track}/{source}.{ext}"}, "leads outside the output folder"),
         ({"template": "/tmp/{track}/{source}.{ext}"}, "leads outside the output folder"),
@@ -146,7 +147,7 @@ def test_the_top_level_api_loads_by_name_and_takes_the_output_options(tmp_path, 
     with pytest.raises(OutputExistsError):
         sepframework.separate_file(song, model="repet-sim", outdir=tmp_path / "out",
                                    template="{model}/{track}-{source}.{ext}", format="flac", stems="vocals")
-    with pytest.raises(SeparationError, match="model must be a name, a folder or a Separator, not int"):
+    with pytest.raises(SeparationError, match="model must be a name, a folder path or a Separator, not int"):
         sepframework.separate_file(song, model=123)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import sepframework
 from sepframework import plugins, registry
-from sepframework.interfaces import SeparationError, Separator
+from sepframework.interfaces import SeparationError, SeparationWarning, Separator
 from sepframework.models_cli import model_statuses
 
 
@@ -43,6 +43,23 @@ def test_listing_does_not_import_plugins(installed) -> None:
     installed(fake_entry_point("never", "module_that_does_not_exist_xyz:Model", "sep-never"))
     assert plugins.plugin_names() == ["never"]
     assert "module_that_does_not_exist_xyz" not in sys.modules
+
+
+def test_a_malformed_entry_point_is_one_warning_and_the_others_are_listed(tmp_path, monkeypatch) -> None:
+    info = tmp_path / "sep_odd-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sep-odd\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[sepframework.models]\ngarbage = this is not: valid [entry\n"
+                                           "odd = sep_odd:Model\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins.refresh()
+    try:
+        with pytest.warns(SeparationWarning, match=r"^an installed distribution has a malformed sepframework.models "
+                                                   r"entry point, left out \(Couldn't parse entry point spec"):
+            names = plugins.plugin_names()
+    finally:
+        plugins.refresh()
+    assert "odd" in names and "repet-sim" in names and "garbage" not in names
 
 
 def test_broken_plugin_reports_its_error_and_others_still_load(installed, monkeypatch) -> None:
@@ -223,6 +240,8 @@ def test_attributes_that_are_properties_are_checked_on_the_model_not_the_class(i
     installed(fake_entry_point("prop", "tests.test_plugins:PropertySources", "sep-prop"))
     assert plugins.get_plugin("prop").load() is PropertySources
     assert sepframework.load("prop", device="cpu").sources == ("vocals", "accompaniment")
+    (listed,) = [status for status in model_statuses() if status.name == "prop"]  # `sep models` lists it
+    assert (listed.status, listed.sources, listed.sample_rate) == ("ok", (), 8000)
 
 
 def test_what_a_plugin_prints_goes_to_stderr_not_into_the_output(installed, tmp_path, monkeypatch, capsys) -> None:
@@ -294,3 +313,14 @@ def test_sep_models_says_when_a_registry_model_cannot_load_its_files(tmp_path, m
         f"broken: model 'test-stream': bundled file {weights} does not match its sha256")
     assert (statuses["test-offline"].availability, statuses["test-offline"].status) == (
         "missing", "missing: its files are neither bundled nor published on the Hub")
+
+
+def test_the_auto_device_does_not_import_torch_on_a_machine_without_cuda() -> None:
+    import subprocess
+
+    probe = ("import sys; from sepframework.loading import _may_have_cuda, resolve_device; "
+             "cuda = _may_have_cuda(); print(resolve_device('auto'), 'torch' in sys.modules, cuda)")
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    if shown[2] == "True":
+        pytest.skip("this machine has an NVIDIA driver: 'auto' must ask torch")
+    assert shown[:2] == ["cpu", "False"]  # torch takes seconds to import, which a NumPy model never needs
