@@ -39,7 +39,7 @@ def plan_segments(model: Separator, segment_seconds: float | None) -> tuple[int,
     """
     chosen = segment_seconds is not None
     seconds = segment_seconds if chosen else model.segment_seconds
-    named = "--segment" if chosen else f"the model's {type(model).__qualname__}.segment_seconds"
+    named = "--segment (segment_seconds)" if chosen else f"the model's {type(model).__qualname__}.segment_seconds"
     if not (is_finite_number(seconds) and seconds > 0):
         raise SeparationError(f"{named} must be a positive number of seconds, got {seconds!r}")
     if chosen and seconds < MIN_SEGMENT_SECONDS:

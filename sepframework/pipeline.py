@@ -148,7 +148,7 @@ def plan_outputs(
         raise SeparationError(f"the output {itself[0]} is the input itself; choose another -o or --template")
     existing = [str(path) for path in paths.values() if path.exists()]
     if existing and not output.overwrite:
-        raise OutputExistsError(f"output already exists: {', '.join(existing)} (use --overwrite to replace)")
+        raise OutputExistsError(f"output already exists: {', '.join(existing)} (use --overwrite, or overwrite=True in Python, to replace)")
     return paths
 
 

@@ -131,5 +131,6 @@ def find_entry_point(group: str, name: str, kind: str) -> Plugin:
         raise PluginError(f"unknown {kind} '{name}' (installed {kind}s: {known})")
     if len(matches) > 1:
         dists = " and ".join(plugin.distribution for plugin in matches)
-        raise PluginError(f"{kind} name '{name}' is claimed by several distributions: {dists}")
+        raise PluginError(f"{kind} name '{name}' is claimed by several distributions: {dists}; uninstall all "
+                          "but one (pip uninstall NAME)")
     return matches[0]

@@ -103,6 +103,6 @@ def test_existing_stems_are_kept_without_overwrite(tmp_path, write_wav) -> None:
     assert sep("run", "--model", "repet-sim", "-q", "song.wav", cwd=tmp_path).returncode == 0
     again = sep("run", "--model", "repet-sim", "-q", "song.wav", cwd=tmp_path)
     assert again.returncode == 1
-    assert "error: song.wav: output already exists: separated/song/vocals.wav, separated/song/accompaniment.wav (use --overwrite to replace)" in again.stderr
+    assert "error: song.wav: output already exists: separated/song/vocals.wav, separated/song/accompaniment.wav (use --overwrite, or overwrite=True in Python, to replace)" in again.stderr
     forced = sep("run", "--model", "repet-sim", "-q", "--overwrite", "song.wav", cwd=tmp_path)
     assert forced.returncode == 0 and forced.stdout == ""

@@ -85,7 +85,7 @@ def test_two_distributions_claiming_one_name_are_reported(installed) -> None:
         fake_entry_point("foo", "b:Model", "sep-foo-fork"),
     )
     assert plugins.conflicts() == {"foo": ["sep-foo 1.0", "sep-foo-fork 1.0"]}
-    with pytest.raises(plugins.PluginError, match="claimed by several distributions: sep-foo 1.0 and sep-foo-fork 1.0"):
+    with pytest.raises(plugins.PluginError, match="claimed by several distributions: sep-foo 1.0 and sep-foo-fork 1.0; uninstall all but one"):
         plugins.get_plugin("foo")
 
 

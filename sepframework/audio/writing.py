@@ -158,7 +158,7 @@ class AudioWriter:
 
     def _check_absent(self) -> None:
         if self.path.exists() or self.path.is_symlink():
-            raise OutputExistsError(f"{self.path} already exists (use --overwrite to replace)")
+            raise OutputExistsError(f"{self.path} already exists (use --overwrite, or overwrite=True in Python, to replace)")
 
     def _open_sink(self, temp: Path, descriptor: int) -> _Sink:
         """The encoder writing to ``temp``, through its open ``descriptor``, which it takes over.

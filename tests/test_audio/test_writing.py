@@ -211,7 +211,7 @@ def test_existing_files_are_kept_unless_overwrite(tmp_path) -> None:
     with pytest.raises(OutputExistsError) as raised:
         write_audio(path, music(0.1, 8000), 8000)
 
-    assert str(raised.value) == f"{path} already exists (use --overwrite to replace)"
+    assert str(raised.value) == f"{path} already exists (use --overwrite, or overwrite=True in Python, to replace)"
     assert path.read_bytes() == b"keep me"
     write_audio(path, music(0.1, 8000), 8000, overwrite=True)
     assert read_audio(path)[0].shape == (2, 800)
