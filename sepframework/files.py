@@ -11,13 +11,25 @@ from pathlib import Path
 from sepframework.interfaces import SeparationError
 
 
+#: Longest file name (bytes) of common file systems (ext4, APFS, NTFS in UTF-16 units).
+NAME_MAX = 255
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A unique hidden name beside ``path`` to write it under until it is complete:
+    ``.<name>.<hex>.part``, ``name`` shortened where the whole would be too long a file name."""
+    suffix = f".{secrets.token_hex(4)}.part"
+    name = os.fsencode(path.name)[: NAME_MAX - 1 - len(suffix)]
+    return path.with_name(f".{os.fsdecode(name)}{suffix}")
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` (its folder created) for the block to write; it
     replaces ``path`` when the block succeeds and is removed when the block fails. The file
     gets the permissions of any new file (the umask's), not ``mkstemp``'s private ones."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+    temporary = temporary_sibling(path)
     os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         yield temporary

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from sepframework.audio.errors import AudioError, ClippingWarning, OutputExistsError, reason
+from sepframework.files import temporary_sibling
 
 #: Writable formats and their subtypes; the first subtype is the default.
 SUPPORTED_WRITE_FORMATS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -50,7 +50,7 @@ class AudioWriter:
     """Writes a (channels, samples) stream to ``path`` via a hidden temporary file.
 
     Use it as a context manager and call :meth:`write` with (channels, n) blocks. The
-    data goes to ``.<name>.part-XXXXXXXX`` beside ``path``, which replaces ``path`` only
+    data goes to ``.<name>.<hex>.part`` beside ``path``, which replaces ``path`` only
     when the with-block ends without an exception; otherwise it is deleted. Missing
     parent folders are created.
 
@@ -318,9 +318,9 @@ def _check_layout(path: Path, format: str, sample_rate: int, channels: int) -> N
 
 
 def _create_hidden_temp(path: Path) -> tuple[Path, int]:
-    """Create an empty ``.<name>.part-XXXXXXXX`` beside ``path`` (permissions as for a new
-    file); returns it and its descriptor, open for writing."""
-    temp = path.with_name(f".{path.name}.part-{secrets.token_hex(4)}")
+    """Create an empty hidden file beside ``path`` (see :func:`~sepframework.files.temporary_sibling`;
+    permissions as for a new file); returns it and its descriptor, open for writing."""
+    temp = temporary_sibling(path)
     return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
 
 

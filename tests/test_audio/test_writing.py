@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -143,7 +144,7 @@ def test_data_goes_to_a_hidden_temporary_file_until_the_end(tmp_path) -> None:
     with AudioWriter(path, 8000, 1) as writer:
         writer.write(np.zeros((1, 100), dtype=np.float32))
         (temporary,) = tmp_path.iterdir()
-        assert temporary.name.startswith(".vocals.wav.part-") and not path.exists()
+        assert re.fullmatch(r"\.vocals\.wav\.[0-9a-f]{8}\.part", temporary.name) and not path.exists()
     assert list(tmp_path.iterdir()) == [path]
     umask = os.umask(0)
     os.umask(umask)
@@ -247,3 +248,10 @@ def test_blocks_of_the_wrong_shape_are_refused(tmp_path) -> None:
     expected = r"expected a block shaped \(2, samples\), got \(1, 10\)"
     with AudioWriter(tmp_path / "vocals.wav", 8000, 2) as writer, pytest.raises(ValueError, match=expected):
         writer.write(np.zeros((1, 10)))
+
+
+def test_a_file_name_near_the_longest_allowed_is_written(tmp_path) -> None:
+    path = tmp_path / ("é" * 120 + "-vocals.wav")  # 251 bytes: the temporary file's name must stay within 255
+    with AudioWriter(path, 8000, 1) as writer:
+        writer.write(np.full((1, 100), 0.25, dtype=np.float32))
+    assert os.listdir(tmp_path) == [path.name] and sf.read(path)[0].shape == (100,)
