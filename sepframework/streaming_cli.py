@@ -13,6 +13,7 @@ import contextlib
 import os
 import stat
 import sys
+import warnings
 from typing import BinaryIO
 
 import click
@@ -56,6 +57,15 @@ def encode_pcm(audio: np.ndarray, fmt: str) -> bytes:
     if scale:
         interleaved = np.clip(np.rint(interleaved * scale), -scale, scale - 1)
     return np.ascontiguousarray(interleaved, dtype=dtype).tobytes()
+
+
+def clipped_samples(audio: np.ndarray, fmt: str) -> int:
+    """How many samples of ``audio`` :func:`encode_pcm` clips to full scale in ``fmt``."""
+    scale = PCM_FORMATS[fmt][1]
+    if not scale:
+        return 0
+    scaled = np.rint(audio * scale)
+    return int(np.count_nonzero((scaled > scale - 1) | (scaled < -scale)))
 
 
 def _written_file(path: str) -> tuple[int, int] | str:
@@ -175,6 +185,7 @@ def stream(
         | sep stream --rate 44100 --channels 2 --vocals - --accompaniment acc.raw > vocals.raw
     """
     import sepframework
+    from sepframework.audio.errors import ClippingWarning
     from sepframework.cpu_threads import limit_cpu_threads
     from sepframework.streaming import Streamer
 
@@ -199,10 +210,12 @@ def stream(
     frame_bytes = PCM_FORMATS[fmt][0].itemsize * channels
     with contextlib.ExitStack() as stack:
         outputs = {name: open_output(path, stack) for name, path in targets.items()}
+        clipped = dict.fromkeys(targets, 0)
 
         def emit(stems: dict[str, np.ndarray]) -> None:
             for name, handle in outputs.items():
                 if stems[name].shape[1]:
+                    clipped[name] += clipped_samples(stems[name], fmt)
                     write_block(handle, targets[name], encode_pcm(stems[name], fmt))
 
         pending, received = b"", False
@@ -214,6 +227,11 @@ def stream(
                 emit(streamer.process(decode_pcm(pending[:whole], fmt, channels)))
                 pending = pending[whole:]
         emit(streamer.flush())  # every whole frame that arrived, even before a stray partial one
+        for name, count in clipped.items():
+            if count:  # as sep run says it, even with -q
+                warnings.warn(ClippingWarning(
+                    f"{targets[name]}: {count} {name} samples beyond full scale were clipped to fit {fmt}, so the "
+                    "stems no longer add up to the input there; --format f32le keeps them"), stacklevel=1)
         if pending:
             raise SeparationError(f"stdin ended inside a frame ({len(pending)} stray bytes, after the whole "
                                   f"frames, which were written); is --format/--channels right?")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from sepframework.cli import cli
 from sepframework.interfaces import SeparationError
 from sepframework.streaming import Streamer
-from sepframework.streaming_cli import decode_pcm, encode_pcm
+from sepframework.streaming_cli import clipped_samples, decode_pcm, encode_pcm
 from sep_gru.model import GRUSeparator
 from tests.test_gru_model import install_test_registry, noise
 
@@ -43,6 +44,23 @@ def test_pcm_round_trip_clips_integers_only() -> None:
     np.testing.assert_allclose(decode_pcm(encode_pcm(audio, "f32le"), "f32le", 2), audio)
     back = decode_pcm(encode_pcm(audio, "s16le"), "s16le", 2)
     np.testing.assert_allclose(back, np.clip(audio, -1, 32767 / 32768), atol=1 / 32768)
+    assert (clipped_samples(audio, "s16le"), clipped_samples(audio, "f32le")) == (2, 0)
+
+
+def test_stems_clipped_to_fit_s16le_are_one_warning_per_output(models: dict[str, GRUSeparator], tmp_path: Path) -> None:
+    loud = np.sign(noise(2, 44100, seed=3)).astype(np.float32) * 0.999  # full-scale noise: stems overshoot
+    command = [*SEP_STREAM, "--model", "test-stream", "--rate", "44100", "--channels", "2", "-q",
+               "--accompaniment", str(tmp_path / "acc.raw")]
+    result = subprocess.run(command, input=encode_pcm(loud, "s16le"), capture_output=True, timeout=300,
+                            env=os.environ.copy(), text=False)
+    assert result.returncode == 0, result.stderr.decode()
+    accompaniment = np.frombuffer((tmp_path / "acc.raw").read_bytes(), dtype="<i2")
+    at_full_scale = int(np.count_nonzero((accompaniment == 32767) | (accompaniment == -32768)))
+    warned = re.fullmatch(rf"warning: {re.escape(str(tmp_path / 'acc.raw'))}: (\d+) accompaniment samples beyond full "
+                          r"scale were clipped to fit s16le, so the stems no longer add up to the input there; "
+                          r"--format f32le keeps them\n", result.stderr.decode())
+    assert warned is not None, result.stderr.decode()
+    assert 0.99 * at_full_scale <= int(warned.group(1)) <= at_full_scale  # those clipped, not those landing there
 
 
 def test_piped_s16le_stereo_is_separated_by_a_subprocess(models: dict[str, GRUSeparator], tmp_path: Path) -> None:
