@@ -259,7 +259,7 @@ def open_reader(path: str | os.PathLike[str], stream: int = 0) -> AudioReader:
     path = Path(path)
     _check_readable_file(path)
     # A pipe can be read once only: FFmpeg gets it whole, libsndfile no trial read.
-    if stream == 0 and path.suffix.lower() not in _PYAV_EXTENSIONS and path.is_file():
+    if stream == 0 and path.suffix.lower() not in _PYAV_EXTENSIONS and path.is_file() and not _chained_ogg(path):
         with contextlib.suppress(sf.SoundFileError):  # not a libsndfile format: FFmpeg knows more
             reader = _SoundFileReader(path)
             if reader.frames:
@@ -339,6 +339,23 @@ def _data_is_cut(path: Path) -> bool:
                     chunk_size = wide_size
                 return chunk_size not in (0, 0xFFFFFFFF) and file.tell() + chunk_size > size
             file.seek(chunk_size + chunk_size % 2, os.SEEK_CUR)
+    return False
+
+
+def _chained_ogg(path: Path) -> bool:
+    """Whether ``path`` is an Ogg file of several streams one after another (a recorded radio
+    stream, joined files), of which libsndfile reads the first only; FFmpeg reads them all.
+
+    Walks the page headers (27 bytes and a segment table each), skipping the page bodies.
+    """
+    with open(path, "rb") as file:
+        in_headers = True  # the first pages start the file's streams (one per logical stream)
+        while len(header := file.read(27)) == 27 and header[:4] == b"OggS":
+            starts_a_stream = bool(header[5] & 0x02)
+            if starts_a_stream and not in_headers:
+                return True
+            in_headers = in_headers and starts_a_stream
+            file.seek(sum(file.read(header[26])), os.SEEK_CUR)
     return False
 
 

@@ -267,6 +267,18 @@ def test_a_stream_changing_rate_and_channels_midway_is_decoded_at_its_stated_one
     assert audio.shape[1] == pytest.approx(first.shape[1] + read_audio(parts[1])[0].shape[1], abs=2048)
 
 
+def test_a_chained_ogg_file_is_read_whole(tmp_path) -> None:
+    parts = []
+    for seed in (1, 2):
+        parts.append(tmp_path / f"{seed}.ogg")
+        sf.write(parts[-1], music(1.0, 44100, seed=seed).T, 44100, format="OGG", subtype="VORBIS")
+    chained = tmp_path / "chained.ogg"  # as a recorded radio stream: one Ogg stream after another
+    chained.write_bytes(b"".join(part.read_bytes() for part in parts))
+    audio, rate = read_audio(chained)
+    assert rate == 44100 and audio.shape[1] == pytest.approx(2 * 44100, abs=2048)  # libsndfile read the first only
+    assert read_audio(parts[0])[0].shape == (2, 44100)  # a single stream still goes to libsndfile, exactly
+
+
 def test_truncated_m4a_is_an_audio_error(tmp_path, ffmpeg) -> None:
     sf.write(tmp_path / "song.wav", music(1.0, 44100).T, 44100)
     for name, options in (("end.m4a", []), ("faststart.m4a", ["-movflags", "+faststart"])):
