@@ -2,8 +2,8 @@
 
 Every kernel is compiled lazily with ``cache=True`` and expects exactly the dtypes and
 layouts its docstring names (the public wrappers in :mod:`sepframework.stft` and
-:mod:`sepframework.masks` cast and check), so each one is compiled once and then loaded
-from the on-disk cache. Elementwise kernels take flat C-contiguous arrays;
+:mod:`sepframework.masks` cast and check), so each one is compiled once per dtype it
+accepts and then loaded from the on-disk cache. Elementwise kernels take flat C-contiguous arrays;
 :func:`memory_order` lets the wrappers present any dense array that way without copying.
 
 Kernels write into output arrays the caller allocates with NumPy: NumPy backs large
@@ -17,12 +17,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-#: Window sums (sum of squared windows at a sample) at or below this are not divided by.
+#: Window sums (sum of squared windows at a sample) at or below this fraction of the
+#: largest one (see :func:`window_sum_floor`) are not divided by.
 WINDOW_SUM_FLOOR = 1e-10
 #: Output samples each parallel task of :func:`overlap_add` produces.
 _OLA_BLOCK = 4096
 #: Elements each parallel task of the elementwise kernels handles.
 _ELEMENT_BLOCK = 16384
+#: Smallest normal float32 and float64.
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+_FLOAT64_TINY = float(np.finfo(np.float64).tiny)
+#: Square root of the largest float64: a sum of a few such values stays finite.
+_FLOAT64_HUGE = float(np.sqrt(np.finfo(np.float64).max))
 
 
 def memory_order(array: np.ndarray) -> tuple[int, ...]:
@@ -66,11 +72,33 @@ def frame_signal(
 
 
 @njit(cache=True)
+def window_sums(window: np.ndarray, hop: int) -> np.ndarray:
+    """Sum of squared windows at each offset ``0 .. hop - 1`` modulo ``hop`` (float64).
+
+    Where every frame that could cover a sample exists, its window sum is the one at the
+    sample's offset modulo ``hop``.
+    """
+    sums = np.zeros(hop)
+    for n in range(window.shape[0]):
+        sums[n % hop] += window[n] * window[n]
+    return sums
+
+
+def window_sum_floor(window: np.ndarray, hop: int) -> float:
+    """Window sums at or below this are not divided by: :data:`WINDOW_SUM_FLOOR` times the largest."""
+    return WINDOW_SUM_FLOOR * float(window_sums(window, hop).max())
+
+
+@njit(cache=True)
+def _covering_frames(lo: int, hi: int, n_fft: int, hop: int, n_frames: int) -> tuple[int, int]:
+    """First and last frame overlapping padded samples ``lo .. hi - 1`` (last < first if none)."""
+    return max(0, (lo - n_fft) // hop + 1), min(n_frames - 1, (hi - 1) // hop)
+
+
+@njit(cache=True)
 def _window_sum_at(window: np.ndarray, hop: int, n_frames: int, position: int) -> float:
     """Sum of squared windows of all frames covering padded sample ``position``."""
-    n_fft = window.shape[0]
-    first = max(0, (position - n_fft) // hop + 1)
-    last = min(n_frames - 1, position // hop)
+    first, last = _covering_frames(position, position + 1, window.shape[0], hop, n_frames)
     total = 0.0
     for frame in range(first, last + 1):
         value = window[position - frame * hop]
@@ -80,26 +108,22 @@ def _window_sum_at(window: np.ndarray, hop: int, n_frames: int, position: int) -
 
 @njit(cache=True, parallel=True)
 def overlap_add(
-    frames: np.ndarray, window: np.ndarray, hop: int, pad: int, out: np.ndarray
+    frames: np.ndarray, window: np.ndarray, hop: int, pad: int, floor: float, out: np.ndarray
 ) -> None:
     """Inverse of :func:`frame_signal` by windowed overlap-add into zeroed ``out``.
 
     ``frames`` (channels, n_frames, n_fft) float32 C-contiguous are multiplied by
     ``window`` again, summed at their positions and divided by the sum of squared
-    windows (where it exceeds :data:`WINDOW_SUM_FLOOR`). ``out`` float32
+    windows where it exceeds ``floor`` (:func:`window_sum_floor`). ``out`` float32
     (channels, length) receives padded samples ``pad .. pad + length``.
     """
     channels, n_frames, n_fft = frames.shape
     length = out.shape[1]
-    # Where every frame that could cover a sample exists, the window sum depends only on
-    # the sample's offset modulo hop; compute those hop values once.
+    sums = window_sums(window, hop)
     inverse_sum = np.ones(hop, dtype=np.float32)
     for offset in range(hop):
-        total = 0.0
-        for n in range(offset, n_fft, hop):
-            total += window[n] * window[n]
-        if total > WINDOW_SUM_FLOOR:
-            inverse_sum[offset] = 1.0 / total
+        if sums[offset] > floor:
+            inverse_sum[offset] = 1.0 / sums[offset]
     interior_start = n_fft - 1
     interior_stop = n_frames * hop
     n_blocks = (length + _OLA_BLOCK - 1) // _OLA_BLOCK
@@ -109,8 +133,7 @@ def overlap_add(
         begin = pad + block * _OLA_BLOCK
         end = min(pad + length, begin + _OLA_BLOCK)
         target = out[channel, begin - pad : end - pad]
-        first = max(0, (begin - n_fft) // hop + 1)
-        last = min(n_frames - 1, (end - 1) // hop)
+        first, last = _covering_frames(begin, end, n_fft, hop, n_frames)
         for frame in range(first, last + 1):
             origin = frame * hop
             lo = max(begin, origin)
@@ -130,8 +153,8 @@ def overlap_add(
                 inverse_sum[offset : offset + count],
             )
             position += count
-        _normalise_directly(target, begin, begin, min(end, interior_start), window, hop, n_frames)
-        _normalise_directly(target, begin, max(begin, interior_end), end, window, hop, n_frames)
+        _normalise_directly(target, begin, begin, min(end, interior_start), window, hop, n_frames, floor)
+        _normalise_directly(target, begin, max(begin, interior_end), end, window, hop, n_frames, floor)
 
 
 @njit(cache=True)
@@ -157,12 +180,20 @@ def _multiply(target: np.ndarray, weights: np.ndarray) -> None:
 
 @njit(cache=True)
 def _normalise_directly(
-    target: np.ndarray, begin: int, lo: int, hi: int, window: np.ndarray, hop: int, n_frames: int
+    target: np.ndarray,
+    begin: int,
+    lo: int,
+    hi: int,
+    window: np.ndarray,
+    hop: int,
+    n_frames: int,
+    floor: float,
 ) -> None:
-    """Divide ``target`` (padded samples from ``begin``) at ``lo .. hi`` by their window sums."""
+    """Divide ``target`` (padded samples from ``begin``) at ``lo .. hi`` by their window
+    sums, where those exceed ``floor``."""
     for position in range(lo, hi):
         total = _window_sum_at(window, hop, n_frames, position)
-        if total > WINDOW_SUM_FLOOR:
+        if total > floor:
             target[position - begin] /= total
 
 
@@ -170,8 +201,9 @@ def _normalise_directly(
 def ratio_masks(estimates: np.ndarray, power: float, eps: float, masks: np.ndarray) -> None:
     """Fill ``masks`` with ``(|e_j|**power + eps) / sum_k (|e_k|**power + eps)``.
 
-    ``estimates`` and ``masks`` are float32 (sources, n). The masks sum to one over
-    sources at every element; where all estimates are zero each source gets
+    ``estimates`` is float32 or float64 (sources, n), ``masks`` float32 (sources, n) and
+    ``eps`` at least the smallest normal float32. The masks lie in [0, 1] and sum to one
+    over sources for any finite estimates; where all are zero each source gets
     ``1 / sources``.
     """
     n_sources, size = estimates.shape
@@ -188,6 +220,21 @@ def ratio_masks(estimates: np.ndarray, power: float, eps: float, masks: np.ndarr
             total[i] = 1.0 / total[i]
         for source in range(n_sources):
             _multiply(masks[source, lo:hi], total)
+        if total.min() < _FLOAT32_TINY:  # some weights overflowed float32, or nearly
+            for i in range(hi - lo):
+                if total[i] < _FLOAT32_TINY:
+                    _scaled_ratio_masks(estimates[:, lo + i], power, eps, masks[:, lo + i])
+
+
+@njit(cache=True)
+def _scaled_ratio_masks(values: np.ndarray, power: float, eps: float, masks: np.ndarray) -> None:
+    """The ratio masks of one element's estimates ``values`` (sources,) into ``masks``,
+    computed in float64 on the magnitudes divided by their largest, so nothing overflows."""
+    scale = 1.0 / max(np.abs(values).max(), _FLOAT64_TINY)
+    # eps / (largest magnitude) ** power, capped where larger values give the same masks.
+    offset = min(eps * scale**power, _FLOAT64_HUGE)
+    weights = (np.abs(values) * scale) ** power + offset
+    masks[:] = weights / weights.sum()
 
 
 @njit(cache=True)

@@ -13,14 +13,18 @@ import numpy as np
 from sepframework import kernels
 from sepframework.interfaces import SeparationError
 
+#: Smallest ``eps`` of :func:`ratio_masks`: the smallest normal float32.
+_SMALLEST_EPS = float(np.finfo(np.float32).tiny)
+
 
 def ratio_masks(estimates: np.ndarray, power: float = 1.0, eps: float = 1e-8) -> np.ndarray:
     """Float32 masks (sources, ...) from magnitude estimates (sources, ...), in their layout.
 
     ``mask_j = (|e_j|**power + eps) / sum_k (|e_k|**power + eps)``: the masks lie in
-    [0, 1] and sum to one over sources everywhere; where every estimate is silent each
-    source gets ``1 / sources``. ``power=1`` gives amplitude ratio masks, ``power=2``
-    Wiener-like power masks.
+    [0, 1] and sum to one over sources everywhere, however large the (finite) estimates;
+    where every estimate is silent each source gets ``1 / sources``. ``power=1`` gives
+    amplitude ratio masks, ``power=2`` Wiener-like power masks. ``eps`` must be at least
+    the smallest normal float32 (about 1.2e-38).
     """
     estimates = np.asarray(estimates)
     if estimates.ndim < 2 or estimates.shape[0] < 1:
@@ -31,10 +35,14 @@ def ratio_masks(estimates: np.ndarray, power: float = 1.0, eps: float = 1e-8) ->
         raise SeparationError(f"estimates must be real magnitudes, got dtype {estimates.dtype}")
     if not power > 0:
         raise SeparationError(f"power must be positive, got {power}")
-    if not eps > 0:
-        raise SeparationError(f"eps must be positive, got {eps}")
+    if not _SMALLEST_EPS <= eps < np.inf:
+        raise SeparationError(
+            f"eps must be a finite number >= {_SMALLEST_EPS:.4g} (the smallest normal float32), got {eps}"
+        )
     order = _sources_first(kernels.memory_order(estimates[0]))
-    flat = np.ascontiguousarray(estimates.transpose(order), dtype=np.float32)
+    # float64 stays float64: magnitudes beyond the float32 range are still masked.
+    dtype = np.float64 if estimates.dtype == np.float64 else np.float32
+    flat = np.ascontiguousarray(estimates.transpose(order), dtype=dtype)
     masks = np.empty(flat.shape, dtype=np.float32)
     n_sources = flat.shape[0]
     kernels.ratio_masks(

@@ -15,16 +15,46 @@ from sepframework import kernels
 from sepframework.interfaces import SeparationError, Transform
 
 
+#: Smallest ratio of the least to the largest sum of squared windows over a hop (the
+#: NOLA condition of :func:`scipy.signal.check_NOLA`, relative): below it the inverse
+#: divides by near-zero sums, which blows up any change made to the spectrogram.
+NOLA_TOLERANCE = 1e-3
+
+
+def stft_problem(
+    n_fft: int, hop_length: int, window: str | np.ndarray = "hann", center: bool = True
+) -> str | None:
+    """Why ``STFT(n_fft, hop_length, window, center)`` is refused, or None if it is not.
+
+    For plugins checking their arguments before anything else runs.
+    """
+    try:
+        _checked_window(n_fft, hop_length, window, center)
+    except SeparationError as error:
+        return str(error)
+    return None
+
+
 class STFT(Transform):
     """STFT with ``torch.stft(..., center=True, pad_mode="constant")`` conventions.
 
     ``window`` is a :func:`scipy.signal.get_window` name (periodic, e.g. ``"hann"``) or
     an array of ``n_fft`` samples. With ``center=True`` the signal is zero-padded by
     ``n_fft // 2`` on both sides, so frame ``t`` is centred on sample ``t * hop_length``
-    and even one-sample inputs give one frame. Empty inputs give zero frames.
+    and even one-sample inputs give one frame; with ``center=False`` frame ``t`` starts
+    at sample ``t * hop_length``. Empty inputs give zero frames.
+
     The inverse overlap-adds the windowed inverse FFTs and divides by the sum of squared
-    windows, so ``inverse(forward(x), x.shape[1])`` reconstructs ``x`` for any window and
-    hop whose squared windows overlap-add to a non-zero sum (e.g. Hann, hop <= n_fft/2).
+    windows where that exceeds :attr:`window_sum_floor`. Settings are refused (see
+    :func:`stft_problem`) unless over a hop the least such sum is at least
+    :data:`NOLA_TOLERANCE` times the largest and, with ``center=True``,
+    ``hop_length <= n_fft // 2 + 1``, so that every sample lies in a frame. Then
+    ``inverse(forward(x), x.shape[1])`` returns ``x`` up to float32 rounding, except at
+    samples that only the tapered edge of a frame covers (rounding errors grow by one over
+    the window there, and sums at or below the floor give zeros): with ``center=True``
+    possibly the last few samples (appending ``hop_length`` zeros avoids that, as
+    :func:`sepframework.streaming.end_padded` does); with ``center=False`` also the first
+    ones, and samples after the end of the last frame come back as zeros.
     """
 
     def __init__(
@@ -34,16 +64,12 @@ class STFT(Transform):
         window: str | np.ndarray = "hann",
         center: bool = True,
     ) -> None:
-        if int(n_fft) != n_fft or n_fft < 2:
-            raise SeparationError(f"n_fft must be an integer >= 2, got {n_fft}")
-        if int(hop_length) != hop_length or not 1 <= hop_length <= n_fft:
-            raise SeparationError(
-                f"hop_length must be an integer in [1, n_fft={n_fft}], got {hop_length}"
-            )
+        self.window = _checked_window(n_fft, hop_length, window, center)
         self.n_fft = int(n_fft)
         self.hop_length = int(hop_length)
         self.center = bool(center)
-        self.window = _make_window(window, self.n_fft)
+        #: Sums of squared windows at or below this are not divided by.
+        self.window_sum_floor = kernels.window_sum_floor(self.window, self.hop_length)
 
     @property
     def n_bins(self) -> int:
@@ -95,8 +121,39 @@ class STFT(Transform):
         by_frame = np.ascontiguousarray(spec.transpose(0, 2, 1), dtype=np.complex64)
         frames = scipy.fft.irfft(by_frame, n=self.n_fft, axis=-1, workers=numba.get_num_threads())
         audio = np.zeros((spec.shape[0], int(length)), dtype=np.float32)
-        kernels.overlap_add(frames, self.window, self.hop_length, self._pad, audio)
+        kernels.overlap_add(frames, self.window, self.hop_length, self._pad, self.window_sum_floor, audio)
         return audio
+
+
+def _checked_window(
+    n_fft: int, hop_length: int, window: str | np.ndarray, center: bool
+) -> np.ndarray:
+    """The window of usable STFT settings (see :class:`STFT`), else a :class:`SeparationError`."""
+    if int(n_fft) != n_fft or n_fft < 2:
+        raise SeparationError(f"n_fft must be an integer >= 2, got {n_fft}")
+    if int(hop_length) != hop_length or hop_length < 1:
+        raise SeparationError(f"hop_length must be a positive integer, got {hop_length}")
+    if center and hop_length > n_fft // 2 + 1:
+        raise SeparationError(
+            f"hop_length={hop_length} must be at most n_fft // 2 + 1 = {n_fft // 2 + 1} for "
+            f"n_fft={n_fft}: a longer hop leaves the last samples of some signals in no frame"
+        )
+    if hop_length > n_fft:
+        raise SeparationError(
+            f"hop_length={hop_length} must be at most n_fft={n_fft}: a longer hop leaves "
+            "samples between frames"
+        )
+    values = _make_window(window, int(n_fft))
+    sums = kernels.window_sums(values, int(hop_length))
+    ratio = sums.min() / sums.max() if sums.max() > 0 else 0.0
+    if ratio < NOLA_TOLERANCE:
+        name = f"the {window!r} window" if isinstance(window, str) else "the given window"
+        raise SeparationError(
+            f"hop_length={hop_length} with n_fft={n_fft} and {name} cannot be inverted: its "
+            f"squared windows overlap-add to as little as {ratio:.2g} of their largest sum "
+            f"(at least {NOLA_TOLERANCE:g} is needed)"
+        )
+    return values
 
 
 def _make_window(window: str | np.ndarray, n_fft: int) -> np.ndarray:

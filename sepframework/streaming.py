@@ -34,7 +34,6 @@ from sepframework.interfaces import (
     model_code,
     stems_problem,
 )
-from sepframework.kernels import WINDOW_SUM_FLOOR
 from sepframework.residual import StemsBack
 from sepframework.stft import STFT
 
@@ -155,7 +154,8 @@ class OverlapAdder:
         return self._release(samples, weights)[:, :rest]
 
     def _release(self, samples: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        normalised = np.where(weights > WINDOW_SUM_FLOOR, samples / np.maximum(weights, WINDOW_SUM_FLOOR), samples)
+        floor = self.stft.window_sum_floor
+        normalised = np.where(weights > floor, samples / np.maximum(weights, floor), samples)
         skip = min(self.to_skip, normalised.shape[1])
         self.to_skip -= skip
         out = normalised[:, skip:].astype(np.float32, copy=False)

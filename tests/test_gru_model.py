@@ -96,6 +96,15 @@ def test_separation_masks_the_mixture_with_the_networks_vocals_mask() -> None:
     np.testing.assert_allclose(stems["accompaniment"], audio - expected, atol=1e-5)
 
 
+def test_float64_audio_gives_the_float32_stems_of_its_float32_copy() -> None:
+    separator = small_separator()
+    audio = noise(2, 9000, seed=7).astype(np.float64)
+    stems, expected = separator.separate_block(audio), separator.separate_block(audio.astype(np.float32))
+    for name in separator.sources:
+        assert stems[name].dtype == np.float32
+        np.testing.assert_array_equal(stems[name], expected[name])
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_only_the_bidirectional_network_sees_the_future(bidirectional: bool) -> None:
     network = small_separator(bidirectional).network

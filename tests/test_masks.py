@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,26 @@ def test_silence_gives_equal_masks_without_nan():
     masks = ratio_masks(np.zeros((4, 3, 5, 7), np.float32))
     assert not np.isnan(masks).any()
     np.testing.assert_allclose(masks, 0.25)
+
+
+@pytest.mark.parametrize(
+    ("magnitude", "dtype", "power"),
+    [(1e20, np.float32, 2.0), (3e38, np.float32, 1.0), (1e10, np.float32, 7.5), (1e39, np.float64, 1.0),
+     (1e200, np.float64, 2.0)],
+)
+def test_huge_magnitudes_give_masks_in_the_unit_interval_that_sum_to_one(magnitude, dtype, power):
+    shares = np.array([[1.0, 0.5, 0.0, 0.0], [0.25, 1.0, 1.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        masks = ratio_masks((magnitude * shares).astype(dtype), power=power)
+    weights = shares**power
+    expected = np.where(weights.sum(axis=0) > 0, weights / np.maximum(weights.sum(axis=0), 1e-300), 0.5)
+    np.testing.assert_allclose(masks, expected, rtol=1e-6)
+
+
+def test_the_smallest_eps_gives_equal_masks_on_silence():
+    masks = ratio_masks(np.zeros((2, 3), np.float32), eps=float(np.finfo(np.float32).tiny))
+    np.testing.assert_array_equal(masks, 0.5)
 
 
 def test_ratio_masks_keep_the_layout_of_transposed_estimates():
@@ -78,6 +100,9 @@ def test_apply_masks_keeps_the_layout_of_the_mixture():
         (lambda: ratio_masks(np.ones(5)), r"\(5,\)"),
         (lambda: ratio_masks(np.ones((2, 5)), power=0), "power"),
         (lambda: ratio_masks(np.ones((2, 5)), eps=0), "eps"),
+        (lambda: ratio_masks(np.ones((2, 5)), eps=1e-39), r"eps must be a finite number >= 1\.175e-38 "
+                                                          r"\(the smallest normal float32\), got 1e-39"),
+        (lambda: ratio_masks(np.ones((2, 5)), eps=np.inf), "got inf"),
         (lambda: ratio_masks(np.ones((2, 5), np.complex64)), "complex64"),
         (lambda: apply_masks(np.ones((3, 4), np.complex64), np.ones((2, 4, 3))), r"\(2, 4, 3\)"),
     ],

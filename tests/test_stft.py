@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from sepframework.interfaces import SeparationError
-from sepframework.stft import STFT
+from sepframework.streaming import OverlapAdder
+from sepframework.stft import STFT, stft_problem
 
 
 def _noise(channels: int, length: int, seed: int = 0) -> np.ndarray:
@@ -157,7 +158,7 @@ def test_custom_window_array_matches_named_window():
         (lambda: STFT(n_fft=256, hop_length=512), "hop_length"),
         (lambda: STFT(n_fft=256, hop_length=0), "hop_length"),
         (lambda: STFT(window="no-such-window"), "no-such-window"),
-        (lambda: STFT(n_fft=256, window=np.ones(100)), "window"),
+        (lambda: STFT(n_fft=256, hop_length=64, window=np.ones(100)), "window"),
         (lambda: STFT().forward(np.zeros(1000, np.float32)), "(1000,)"),
         (lambda: STFT().inverse(np.zeros((1, 100, 4), np.complex64), 10), "(1, 100, 4)"),
         (lambda: STFT().inverse(np.zeros((1, 513, 4), np.complex64), -1), "-1"),
@@ -166,3 +167,69 @@ def test_custom_window_array_matches_named_window():
 def test_mistakes_raise_separation_error(make, message):
     with pytest.raises(SeparationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make()
+
+
+@pytest.mark.parametrize("n_fft", [16, 17])
+def test_every_accepted_centred_hop_reconstructs_every_sample_of_every_length(n_fft):
+    accepted = []
+    for hop in range(1, n_fft + 1):
+        problem = stft_problem(n_fft, hop)
+        if problem is not None:
+            with pytest.raises(SeparationError) as error:
+                STFT(n_fft, hop)
+            assert str(error.value) == problem
+            continue
+        accepted.append(hop)
+        stft = STFT(n_fft, hop)
+        for length in range(1, 3 * n_fft):
+            audio = _noise(1, length, seed=length)
+            np.testing.assert_allclose(
+                stft.inverse(stft.forward(audio), length), audio, atol=1e-4, err_msg=f"hop {hop}"
+            )
+    assert accepted == list(range(1, n_fft // 2 + 2))
+
+
+@pytest.mark.parametrize(
+    ("n_fft", "hop", "window", "center", "message"),
+    [
+        (1024, 768, "hann", True, "hop_length=768 must be at most n_fft // 2 + 1 = 513 for n_fft=1024: "
+                                  "a longer hop leaves the last samples of some signals in no frame"),
+        (256, 300, "boxcar", False, "hop_length=300 must be at most n_fft=256: a longer hop leaves samples "
+                                    "between frames"),
+        (1024, 1024, "hann", False, "hop_length=1024 with n_fft=1024 and the 'hann' window cannot be inverted: "
+                                    "its squared windows overlap-add to as little as 0 of their largest sum "
+                                    "(at least 0.001 is needed)"),
+        (64, 63, "hann", False, "hop_length=63 with n_fft=64 and the 'hann' window cannot be inverted: its "
+                                "squared windows overlap-add to as little as 5.8e-06 of their largest sum "
+                                "(at least 0.001 is needed)"),
+        (8, 4, np.array([1, 1, 1, 1e-3, 1, 1, 1, 0]), True,
+         "hop_length=4 with n_fft=8 and the given window cannot be inverted: its squared windows "
+         "overlap-add to as little as 5e-07 of their largest sum (at least 0.001 is needed)"),
+    ],
+)
+def test_settings_that_cannot_be_inverted_are_refused(n_fft, hop, window, center, message):
+    assert stft_problem(n_fft, hop, window, center) == message
+    with pytest.raises(SeparationError) as error:
+        STFT(n_fft, hop, window, center)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(("n_fft", "hop"), [(1024, 256), (1024, 512), (1024, 1024)])
+def test_uncentred_frames_reconstruct_between_their_tapered_edges(n_fft, hop):
+    stft = STFT(n_fft, hop, window="boxcar" if hop == n_fft else "hann", center=False)
+    audio = _noise(2, 5_375)
+    restored = stft.inverse(stft.forward(audio), audio.shape[1])
+    end = (stft.n_frames(audio.shape[1]) - 1) * hop + n_fft
+    inner = slice(0 if hop == n_fft else 16, end - (0 if hop == n_fft else 16))
+    np.testing.assert_allclose(restored[:, inner], audio[:, inner], atol=1e-4)
+    assert np.all(restored[:, end:] == 0)
+
+
+def test_a_scaled_window_inverts_offline_and_streaming_like_the_unscaled_one():
+    stft = STFT(256, 64, window=1e-6 * (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(256) / 256)))
+    audio = _noise(2, 3_000)
+    spec = stft.forward(audio)
+    np.testing.assert_allclose(stft.inverse(spec, 3_000), audio, atol=1e-4)
+    adder = OverlapAdder(stft, channels=2)
+    streamed = np.concatenate([adder.push(spec[:, :, :20]), adder.push(spec[:, :, 20:]), adder.finish(3_000)], axis=1)
+    np.testing.assert_allclose(streamed, audio, atol=1e-4)

@@ -57,7 +57,8 @@ def test_out_of_range_settings_are_usage_errors(tmp_path: Path, option: str, val
     ({"num_layers": 0}, "num_layers must be a positive integer, got 0"),
     ({"num_layers": True}, "num_layers must be a positive integer, got True"),
     ({"n_fft": 1}, "n_fft must be an integer >= 2, got 1"),
-    ({"hop_length": 2048}, "hop_length must be at most n_fft=1024, got 2048"),
+    ({"hop_length": 768}, "hop_length=768 must be at most n_fft // 2 + 1 = 513 for n_fft=1024: a longer hop "
+                          "leaves the last samples of some signals in no frame"),
     ({"bidirectional": "yes"}, "bidirectional must be true or false, got 'yes'"),
 ])
 def test_unusable_gru_arguments_are_named_with_their_value(args: dict[str, Any], message: str) -> None:
@@ -76,7 +77,8 @@ def test_usable_gru_arguments_make_their_config() -> None:
     ({"sample_rate": 0}, "unet sample_rate must be a positive integer, got 0"),
     ({"hop_length": 0}, "unet hop_length must be a positive integer, got 0"),
     ({"patch_frames": 64.0}, "unet patch_frames must be a positive integer, got 64.0"),
-    ({"hop_length": 2048}, "unet hop_length=2048 must be at most n_fft=1024"),
+    ({"hop_length": 768}, "unet hop_length=768 must be at most n_fft // 2 + 1 = 513 for n_fft=1024: a longer "
+                          "hop leaves the last samples of some signals in no frame"),
 ])
 def test_unusable_unet_arguments_are_named_with_their_value(args: dict[str, Any], message: str) -> None:
     with pytest.raises(SeparationError) as error:
@@ -88,12 +90,17 @@ def sep_train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*SEP_TRAIN, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("arg, message", [
-    ("hidden_size=abc", "hidden_size must be a positive integer, got 'abc'"),
-    ("n_sources=3", "a GRU separator needs n_sources=2, got 3"),  # the separator's own check, before training
+@pytest.mark.parametrize("plugin, arg, message", [
+    ("gru", "hidden_size=abc", "hidden_size must be a positive integer, got 'abc'"),
+    ("gru", "n_sources=3", "a GRU separator needs n_sources=2, got 3"),  # the separator's own check, before training
+    ("gru", "hop_length=600", "hop_length=600 must be at most n_fft // 2 + 1 = 513 for n_fft=1024: a longer hop "
+                              "leaves the last samples of some signals in no frame"),
+    ("unet", "hop_length=1024", "unet hop_length=1024 must be at most n_fft // 2 + 1 = 513 for n_fft=1024: a longer "
+                                "hop leaves the last samples of some signals in no frame"),
 ])
-def test_a_bad_model_argument_fails_before_the_data_is_read(tmp_path: Path, arg: str, message: str) -> None:
-    result = sep_train("gru", "--data", "nothing", "--out", "out", "--arg", arg, cwd=tmp_path)
+def test_a_bad_model_argument_fails_before_the_data_is_read(tmp_path: Path, plugin: str, arg: str,
+                                                            message: str) -> None:
+    result = sep_train(plugin, "--data", "nothing", "--out", "out", "--arg", arg, cwd=tmp_path)
     assert (result.returncode, result.stderr) == (1, f"error: {message}\n")
     assert not (tmp_path / "out").exists()
 

@@ -122,7 +122,7 @@ class GRUSeparator(Separator):
             # two (equal to masking it separately up to float rounding).
             spec *= self.vocal_mask(magnitude)[None]
             vocals = self.stft.inverse(spec, audio.shape[1])
-        return {"vocals": vocals, "accompaniment": audio - vocals}
+        return {"vocals": vocals, "accompaniment": audio.astype(np.float32, copy=False) - vocals}
 
     def frame_processor(self) -> GRUFrameProcessor:
         """A fresh stateful processor for :class:`sepframework.streaming.Streamer`."""

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from sepframework.interfaces import SeparationError
+from sepframework.stft import stft_problem
 
 
 #: A GRU called as ``nn.GRU(batch_first=True)`` is: (inputs, state or None) -> (outputs, final state).
@@ -56,8 +57,9 @@ class GRUConfig:
                 raise SeparationError(f"{key} must be {what}, got {value!r}")
         if not isinstance(config.bidirectional, bool):
             raise SeparationError(f"bidirectional must be true or false, got {config.bidirectional!r}")
-        if config.hop_length > config.n_fft:
-            raise SeparationError(f"hop_length must be at most n_fft={config.n_fft}, got {config.hop_length}")
+        problem = stft_problem(config.n_fft, config.hop_length)
+        if problem is not None:
+            raise SeparationError(problem)
         return config
 
     def to_args(self) -> dict[str, Any]:

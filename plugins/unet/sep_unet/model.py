@@ -20,7 +20,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.loading import resolve_device
 from sepframework.registry import WEIGHTS_FILE
-from sepframework.stft import STFT
+from sepframework.stft import STFT, stft_problem
 from sepframework.weights import load_float32_state
 from sep_unet.network import PATCH_MULTIPLE, UNet
 
@@ -45,8 +45,9 @@ def check_args(args: Mapping[str, Any]) -> dict[str, Any]:
         raise SeparationError(f"unet n_fft={full['n_fft']} must give a multiple of {PATCH_MULTIPLE} bins (n_fft / 2)")
     if full["patch_frames"] % PATCH_MULTIPLE:
         raise SeparationError(f"unet patch_frames={full['patch_frames']} must be a multiple of {PATCH_MULTIPLE}")
-    if full["hop_length"] > full["n_fft"]:
-        raise SeparationError(f"unet hop_length={full['hop_length']} must be at most n_fft={full['n_fft']}")
+    problem = stft_problem(full["n_fft"], full["hop_length"])
+    if problem is not None:
+        raise SeparationError(f"unet {problem}")
     return full
 
 
@@ -133,7 +134,7 @@ class UNetSeparator(Separator):
     def load(cls, args: Mapping[str, Any], weights: Mapping[str, Any] | None, device: str = "cpu") -> UNetSeparator:
         args = check_args(args)
         if not weights or WEIGHTS_FILE not in weights:
-            raise SeparationError("the unet model needs trained weights (model.safetensors); "
+            raise SeparationError(f"the unet model needs trained weights ({WEIGHTS_FILE}); "
                                   "use a registry model, e.g. `sep run --model unet`, or train one with `sep train unet`")
         with torch.device("meta"):  # no random initialisation: the weights replace it
             network = UNet()
@@ -141,7 +142,7 @@ class UNetSeparator(Separator):
         try:
             network.load_state_dict(state, assign=True)
         except RuntimeError as error:
-            raise SeparationError(f"{weights['model.safetensors']}: not unet weights ({error})") from None
+            raise SeparationError(f"{weights[WEIGHTS_FILE]}: not unet weights ({error})") from None
         return cls(network, args).to(device)
 
     def to(self, device: str) -> UNetSeparator:
@@ -168,4 +169,4 @@ class UNetSeparator(Separator):
         vocals = spec * mask
         length = audio.shape[1]
         vocals_audio = self.stft.inverse(vocals, length)
-        return {"vocals": vocals_audio, "accompaniment": audio.astype(np.float32) - vocals_audio}
+        return {"vocals": vocals_audio, "accompaniment": audio.astype(np.float32, copy=False) - vocals_audio}
