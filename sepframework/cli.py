@@ -114,7 +114,9 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
                 files.append(path)
             elif glob.has_magic(pattern):
                 matches = [Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file()]
-                found = sorted(p for p in matches if p.suffix.lower() in AUDIO_EXTENSIONS and not in_outdir(p))
+                named_suffix = not glob.has_magic(Path(pattern).suffix) and Path(pattern).suffix  # '*.caf': asked for
+                found = sorted(p for p in matches if (named_suffix or p.suffix.lower() in AUDIO_EXTENSIONS)
+                               and not in_outdir(p))
                 if not found:
                     others = sum(p.suffix.lower() not in AUDIO_EXTENSIONS for p in matches)
                     errors.append(f"{pattern}: no audio file matches" + (f" ({others} other file(s) do)" if others else ""))

@@ -46,9 +46,9 @@ def plan_segments(model: Separator, segment_seconds: float | None) -> tuple[int,
         raise SeparationError(f"--segment {seconds} s is too short; use at least {MIN_SEGMENT_SECONDS:g} s")
     rate, context = model.sample_rate, model.context_samples
     segment = int(round(seconds * rate))
-    ramp = int(min(DEFAULT_OVERLAP_SECONDS * rate, segment / 4))
-    overlap = min(2 * context + ramp, segment // 2)
     shortest_ramp = math.ceil(MIN_RAMP_SECONDS * rate)
+    ramp = int(min(DEFAULT_OVERLAP_SECONDS * rate, max(segment / 4, shortest_ramp)))
+    overlap = min(2 * context + ramp, segment // 2)
     if overlap - 2 * context < shortest_ramp:
         shortest = math.ceil(100 * 2 * (2 * context + shortest_ramp) / rate) / 100  # rounded up: it is accepted
         raise SeparationError(

@@ -19,8 +19,9 @@ def temporary_sibling(path: Path) -> Path:
     """A unique hidden name beside ``path`` to write it under until it is complete:
     ``.<name>.<hex>.part``, ``name`` shortened where the whole would be too long a file name."""
     suffix = f".{secrets.token_hex(4)}.part"
-    name = os.fsencode(path.name)[: NAME_MAX - 1 - len(suffix)]
-    return path.with_name(f".{os.fsdecode(name)}{suffix}")
+    # A character cut in two at the end is dropped: some file systems take UTF-8 names only.
+    name = os.fsencode(path.name)[: NAME_MAX - 1 - len(suffix)].decode("utf-8", "ignore")
+    return path.with_name(f".{name}{suffix}")
 
 
 @contextmanager

@@ -231,7 +231,8 @@ def checked_block(model: Separator, audio: np.ndarray, sources: Collection[str])
     breaks the contract for ``sources``: blamed on the input when that holds NaN or
     infinite samples, on the model (a plugin bug) otherwise. Input is not checked on its
     own, to keep it off the hot path; callers that must refuse NaN input check it first."""
-    stems = model.separate_block(audio)
+    with plugin_output_to_stderr():
+        stems = model.separate_block(audio)
     problem = stems_problem(stems, sources, audio.shape)
     if problem is None:
         return stems  # type: ignore[return-value]  # checked to be a mapping of arrays

@@ -37,10 +37,11 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def _may_have_cuda() -> bool:
-    """Whether torch is loaded already, or this machine shows an NVIDIA driver (Linux, WSL)
-    or ``nvidia-smi``: only then can torch find a CUDA GPU."""
-    return ("torch" in sys.modules or Path("/proc/driver/nvidia/version").exists() or Path("/dev/dxg").exists()
-            or shutil.which("nvidia-smi") is not None)
+    """Whether torch is loaded already, or this machine shows a GPU driver torch.cuda can
+    use: NVIDIA's (Linux, WSL), AMD's ROCm, or their ``nvidia-smi``/``rocm-smi``."""
+    drivers = ("/proc/driver/nvidia/version", "/dev/dxg", "/dev/kfd")
+    return ("torch" in sys.modules or any(Path(driver).exists() for driver in drivers)
+            or any(shutil.which(tool) is not None for tool in ("nvidia-smi", "rocm-smi")))
 
 
 def model_names() -> list[str]:

@@ -52,7 +52,8 @@ class OutputSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outdir", Path(self.outdir))  # accept str paths too
-        object.__setattr__(self, "format", self.format.lower())  # "FLAC" as "flac", as subtypes ignore case
+        if isinstance(self.format, str):
+            object.__setattr__(self, "format", self.format.lower())  # "FLAC" as "flac", as subtypes ignore case
         checked_subtype(self.format, self.subtype)  # an unknown format or subtype fails here, once
         try:
             fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(self.template)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sepframework.files import write_text_atomically
-from sepframework.interfaces import SeparationError, class_attribute
+from sepframework.interfaces import SeparationError, SeparationWarning, class_attribute
 
 #: The model's plugin and constructor arguments: ``{"plugin": ..., "args": {...}}``.
 CONFIG_FILE = "config.json"
@@ -312,9 +313,9 @@ def _plugin_metadata(config: dict[str, Any], files: dict[str, Path], owner: str)
 
 
 def _check_declared(plugin_name: str, rate: int, sources: tuple[str, ...], owner: str) -> None:
-    """A :class:`RegistryError` when ``config.json`` declares another sample rate or other
-    sources than the plugin's class states (nothing to compare with when it is not installed,
-    or sets them per model)."""
+    """Warn where ``config.json`` declares another sample rate or other sources than the
+    plugin's class states (nothing to compare with when it is not installed; a warning, as
+    a plugin may also set them per model, which only loading the model tells)."""
     from sepframework import plugins
 
     try:
@@ -324,8 +325,10 @@ def _check_declared(plugin_name: str, rate: int, sources: tuple[str, ...], owner
     for name, value in (("sample_rate", rate), ("sources", sources)):
         stated = class_attribute(cls, name)
         if stated is not None and stated != value:
-            raise RegistryError(f"{owner}: config.json declares {name} {value!r}, but plugin '{plugin_name}' gives "
-                                f"{stated!r}; correct config.json or leave {name} out")
+            warnings.warn(SeparationWarning(
+                f"{owner}: config.json declares {name} {value!r}, but plugin '{plugin_name}''s class states "
+                f"{stated!r}; unless the plugin sets it per model, correct config.json or leave {name} out"),
+                stacklevel=2)
 
 
 def hub_entry(uri: str) -> ModelEntry:

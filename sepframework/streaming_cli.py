@@ -64,8 +64,8 @@ def clipped_samples(audio: np.ndarray, fmt: str) -> int:
     scale = PCM_FORMATS[fmt][1]
     if not scale:
         return 0
-    scaled = np.rint(audio * scale)
-    return int(np.count_nonzero((scaled > scale - 1) | (scaled < -scale)))
+    # rounded beyond the largest or below the smallest integer (without rounding every sample again)
+    return int(np.count_nonzero((audio >= (scale - 0.5) / scale) | (audio < -(scale + 0.5) / scale)))
 
 
 def _written_file(path: str) -> tuple[int, int] | str:
@@ -230,7 +230,7 @@ def stream(
         for name, count in clipped.items():
             if count:  # as sep run says it, even with -q
                 warnings.warn(ClippingWarning(
-                    f"{targets[name]}: {count} {name} samples beyond full scale were clipped to fit {fmt}, so the "
+                    f"{'stdout' if targets[name] == '-' else targets[name]}: {count} {name} samples beyond full scale were clipped to fit {fmt}, so the "
                     "stems no longer add up to the input there; --format f32le keeps them"), stacklevel=1)
         if pending:
             raise SeparationError(f"stdin ended inside a frame ({len(pending)} stray bytes, after the whole "

@@ -59,8 +59,8 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     with FakeHub() as server:
         for name, value in server.client_env(tmp_path / "hf-home").items():
             monkeypatch.setenv(name, value)
-        for name in ("HF_HUB_CACHE", "HF_HUB_OFFLINE"):
-            monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # set, not deleted: a test's --offline is undone after it
         # huggingface_hub reads these once, at import (sepframework passes the endpoint and
         # the cache explicitly on each call).
         monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)

@@ -74,11 +74,14 @@ def test_glob_inputs_take_audio_files_and_a_glob_that_matches_none_is_an_error(t
     (tmp_path / "music/notes.txt").write_text("lyrics")
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs/readme.txt").write_text("")
-    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "music/*", "other/*.flac", "docs/*", cwd=tmp_path)
+    (tmp_path / "caf").mkdir()  # a format sep reads but does not look for: asked for by its extension
+    sf.write(tmp_path / "caf/c.caf", np.zeros((1600, 1), dtype=np.float32) + 0.1, 16000, format="CAF")
+    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "music/*", "other/*.flac", "docs/*", "caf/*.caf",
+                 cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.splitlines() == ["error: other/*.flac: no audio file matches",
                                           "error: docs/*: no audio file matches (1 other file(s) do)", "2 input(s) failed"]
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"a", "b"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"a", "b", "c"}
 
 
 def test_inputs_whose_names_leave_no_track_name_are_reported_and_the_others_kept(tmp_path, write_wav) -> None:

@@ -146,6 +146,12 @@ def test_too_short_segment_is_a_clear_error() -> None:
                                               r"and a crossfade; use at least 4.10 s"):
         plan_segments(LongContext(), 4.09)
     assert plan_segments(LongContext(), 4.1) == (32800, 16400)  # the least it advises is accepted
+    class ShortSegments(FIRSeparator):
+        context_samples = 0
+        segment_seconds = 0.15  # a plugin's own choice may be under the 1 s a user may ask
+
+    assert plan_segments(ShortSegments(), None) == (1200, 400)  # the 50 ms ramp, not a quarter of the segment
+
     class OddContext(FIRSeparator):
         context_samples = 3521  # needs 1.8605 s
 

@@ -3,6 +3,7 @@ caching, pinning, offline use, network failures, bad checksums, unsafe files."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -12,8 +13,6 @@ import socket
 import threading
 import time
 from pathlib import Path
-
-import dataclasses
 
 import pytest
 from click.testing import CliRunner
@@ -454,10 +453,6 @@ def test_a_record_that_cannot_be_written_only_leaves_the_snapshot_unrecorded(
 
 
 def test_a_hub_model_shows_its_cards_licence_and_metrics_online_and_offline(hub, tmp_path, make_model_folder) -> None:
-    from click.testing import CliRunner
-
-    from sepframework.models_cli import models as models_command
-
     folder = make_model_folder(tmp_path / "toy")
     commit = hub.add_folder(REPO, folder)
     bare = tmp_path / "bare"

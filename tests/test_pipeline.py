@@ -110,6 +110,7 @@ def test_the_track_name_drops_the_extension_and_a_stem_mp4_both_suffixes(name: s
     [
         ({"stems": ["drums"]}, "unknown stem\\(s\\) drums; this model gives vocals, accompaniment"),
         ({"stems": []}, "no stem requested; this model gives vocals, accompaniment \\(None: all of them\\)"),
+        ({"format": None}, "cannot write format 'None'; use wav, flac, mp3"),
         ({"template": "same.{ext}"}, "gives every source the same file"),
         ({"template": "../{track}/{source}.{ext}"}, "leads outside the output folder"),
         ({"template": "/tmp/{track}/{source}.{ext}"}, "leads outside the output folder"),
@@ -122,7 +123,7 @@ def test_bad_requests_are_clear_errors(tmp_path, write_wav, kwargs, message) -> 
     before = song.read_bytes()
     with pytest.raises(SeparationError, match=message):  # the template is checked as the OutputSpec is made
         output = OutputSpec(outdir=tmp_path, template=kwargs.pop("template", "{track}/{source}.{ext}"),
-                            overwrite=kwargs.pop("overwrite", False))
+                            overwrite=kwargs.pop("overwrite", False), format=kwargs.pop("format", "wav"))
         separate_file(song, FIRSeparator(), output=output, **kwargs)
     assert song.read_bytes() == before
 

@@ -248,12 +248,13 @@ def test_what_a_plugin_prints_goes_to_stderr_not_into_the_output(installed, tmp_
     (tmp_path / "sep_noisy.py").write_text(
         "print('noisy 1.0 imported')\nfrom tests.test_plugins import _Working\n\n"
         "class Noisy(_Working):\n    @classmethod\n    def load(cls, args, weights, device='cpu'):\n"
-        "        print('loading noisy')\n        return cls()\n")
+        "        print('loading noisy')\n        return cls()\n\n"
+        "    def separate_block(self, audio):\n        print('separating')\n        return super().separate_block(audio)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     installed(fake_entry_point("noisy", "sep_noisy:Noisy", "sep-noisy"))
-    sepframework.load("noisy", device="cpu")
+    sepframework.load("noisy", device="cpu").separate(np.zeros((1, 800), dtype=np.float32), 8000)
     captured = capsys.readouterr()
-    assert (captured.out, captured.err) == ("", "noisy 1.0 imported\nloading noisy\n")
+    assert (captured.out, captured.err) == ("", "noisy 1.0 imported\nloading noisy\nseparating\n")
 
 
 def test_a_plugin_exiting_at_import_is_broken_not_the_end_of_the_program(installed, tmp_path, monkeypatch) -> None:

@@ -250,8 +250,11 @@ def test_blocks_of_the_wrong_shape_are_refused(tmp_path) -> None:
         writer.write(np.zeros((1, 10)))
 
 
-def test_a_file_name_near_the_longest_allowed_is_written(tmp_path) -> None:
-    path = tmp_path / ("é" * 120 + "-vocals.wav")  # 251 bytes: the temporary file's name must stay within 255
+@pytest.mark.parametrize("name", ["é" * 120 + "-vocals.wav", "a" + "é" * 120 + "-vocals.wav"])
+def test_a_file_name_near_the_longest_allowed_is_written(tmp_path, name: str) -> None:
+    path = tmp_path / name  # 251 or 252 bytes: the temporary file's name must stay within 255, and UTF-8
     with AudioWriter(path, 8000, 1) as writer:
         writer.write(np.full((1, 100), 0.25, dtype=np.float32))
+        (temporary,) = tmp_path.iterdir()
+        assert len(os.fsencode(temporary.name)) <= 255 and temporary.name.encode("utf-8")
     assert os.listdir(tmp_path) == [path.name] and sf.read(path)[0].shape == (100,)
