@@ -216,11 +216,13 @@ def ratio_masks(estimates: np.ndarray, power: float, eps: float, masks: np.ndarr
             _power_plus(weights, estimates[source, lo:hi], power, eps)
             for i in range(hi - lo):
                 total[i] += weights[i]
+        overflowed = False
         for i in range(hi - lo):
             total[i] = 1.0 / total[i]
+            overflowed |= total[i] < _FLOAT32_TINY  # some weights overflowed float32, or nearly
         for source in range(n_sources):
             _multiply(masks[source, lo:hi], total)
-        if total.min() < _FLOAT32_TINY:  # some weights overflowed float32, or nearly
+        if overflowed:
             for i in range(hi - lo):
                 if total[i] < _FLOAT32_TINY:
                     _scaled_ratio_masks(estimates[:, lo + i], power, eps, masks[:, lo + i])
