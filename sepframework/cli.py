@@ -145,8 +145,9 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
 @click.option("--format", "fmt", type=click.Choice(["wav", "flac", "mp3"]), default="wav", show_default=True, help="Output format.")
 @click.option("--subtype", default=None, help="Sample format, e.g. PCM_16, PCM_24, FLOAT (default: FLOAT for wav, PCM_24 for flac).")
 @click.option("--stems", default=None, help="Comma-separated sources to write, e.g. vocals (default: all).")
-@click.option("--segment", type=FiniteFloatRange(min=MIN_SEGMENT_SECONDS), default=None, help="Seconds of audio separated at once, at least 1 and twice the model's context plus a "
-                   "50 ms crossfade (2.15 for the GRUs): memory vs. speed [default: the model's choice].")
+@click.option("--segment", type=FiniteFloatRange(min=MIN_SEGMENT_SECONDS), default=None, help="Seconds of audio separated at once, at least 1 and twice the segment overlap (the "
+                   "model's context at both ends plus a 50 ms crossfade: 2.15 for the GRUs): memory vs. speed "
+                   "[default: the model's choice].")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--stream", is_flag=True, help="Process block by block as a live stream would (causal models such as gru-stream).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors and warnings.")
@@ -194,7 +195,7 @@ def run(
         with model_code(model, "frame_processor()"):  # a model that cannot stream fails here, once, not per file
             streaming_model(model).frame_processor()
         if segment is not None:
-            raise SeparationError("--segment has no effect with --stream (it processes the input block by block)")
+            raise click.UsageError("--segment has no effect with --stream (it processes the input block by block)")
     else:
         plan_segments(model, segment)
     show_progress = not quiet and sys.stderr.isatty()

@@ -88,8 +88,8 @@ def _stdin_file() -> tuple[int, int] | None:
 
 
 def check_targets(targets: dict[str, str], overwrite: bool) -> None:
-    """A :class:`SeparationError` when stems share an output, would replace the file on
-    standard input, or would replace a file without ``overwrite``."""
+    """A usage error when stems share an output; a :class:`SeparationError` when one would
+    replace the file on standard input, or a file without ``overwrite``."""
     seen: dict[tuple[int, int] | str, str] = {}
     stdout = _written_file("-")
     for name, path in targets.items():
@@ -98,8 +98,8 @@ def check_targets(targets: dict[str, str], overwrite: bool) -> None:
             raise SeparationError(f"--{name} {path} is the file on standard input: write the stems elsewhere")
         if where in seen:
             if where == stdout:
-                raise SeparationError("only one stem can go to stdout (-); write the other to a file or named pipe")
-            raise SeparationError(f"--{seen[where]} and --{name} both write to {path}: give each stem its own path")
+                raise click.UsageError("only one stem can go to stdout (-); write the other to a file or named pipe")
+            raise click.UsageError(f"--{seen[where]} and --{name} both write to {path}: give each stem its own path")
         seen[where] = name
         # stdout, under any name, is written as the shell redirected it
         if where != stdout and os.path.isfile(path) and not overwrite:
@@ -165,7 +165,7 @@ def write_block(handle: BinaryIO, path: str, data: bytes) -> None:
               help="Most input frames read and separated at once.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files (named pipes and devices are always written).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("-q", "--quiet", is_flag=True, help="No message on stderr, only errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No message on stderr but errors and warnings.")
 @offline_option
 def stream(
     model_name: str, rate: int, channels: int, fmt: str, vocals: str | None, accompaniment: str | None, block: int,
@@ -191,7 +191,7 @@ def stream(
 
     targets = {name: path for name, path in (("vocals", vocals), ("accompaniment", accompaniment)) if path}
     if not targets:
-        raise SeparationError("give at least one output: --vocals PATH and/or --accompaniment PATH (- for stdout)")
+        raise click.UsageError("give at least one output: --vocals PATH and/or --accompaniment PATH (- for stdout)")
     check_targets(targets, overwrite)
     if sys.stdin is None:
         raise SeparationError("no standard input to read: pipe raw PCM into sep stream (see sep stream -h)")

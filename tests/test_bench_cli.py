@@ -81,18 +81,29 @@ def test_reports_are_never_overwritten_silently(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--models", "repet-sim,nope"], "error: unknown model 'nope'; available models: "),
     (["--models", "repet-sim", "--device", "cuda"], "error: device 'cuda' was requested but no CUDA GPU is available"),
-    (["--models", "repet-sim", "--limit", "3"], "error: --metric and --limit score quality and need --dataset"),
-    (["--models", "repet-sim", "--name", "../escape"],
-     "error: --name must be a plain file name, without '/' or '..' (the reports go into --out): '../escape'\n"),
     (["--models", "repet-sim", "--input", "notaudio.wav"], "error: notaudio.wav: not a readable audio file"),
     (["--models", "repet-sim", "--input", "short.wav"],
      "error: short.wav lasts 0.5 s, too short to time; give at least 1 s\n"),
-    (["--models", "repet-sim", "--duration", "nan"], "error: --duration must be a number of seconds from 1 to 7200\n"),
     (["--models", "repet-sim", "--device", ","], "error: --device needs at least one name, e.g. --device cpu\n"),
     (["--models", "repet-sim", "--dataset", "clash"],
      "error: clash/st.flac and clash/st.wav are both track st: keep one of them\n"),  # found before any timing
 ])
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    check_one_line_error(tmp_path, args, message, 1)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--models", "repet-sim", "--limit", "3"], "--metric and --limit score quality and need --dataset"),
+    (["--models", "repet-sim", "--name", "../escape"],
+     "--name must be a plain file name, without '/' or '..' (the reports go into --out): '../escape'"),
+    (["--models", "repet-sim", "--duration", "nan"], "--duration must be a number of seconds from 1 to 7200"),
+])
+def test_malformed_command_lines_are_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    check_one_line_error(tmp_path, args, f"error: {message} (see `sep bench --help`)\n", 2)
+
+
+def check_one_line_error(tmp_path: Path, args: list[str], message: str, code: int) -> None:
+    """``sep bench ARGS`` fails with exit status ``code`` and one line starting with ``message``, writing nothing."""
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     (tmp_path / "notaudio.wav").write_text("not audio")
@@ -103,7 +114,7 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], mess
     before = set(tmp_path.rglob("*"))
     generated = [] if "--input" in args or "--duration" in args else ["--duration", "1"]
     result = sep("bench", *args, *generated, "--out", "out", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == code
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(message), result.stderr
     assert set(tmp_path.rglob("*")) == before  # nothing written, in --out or outside it
 

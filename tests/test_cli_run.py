@@ -114,7 +114,6 @@ def test_bad_option_values_are_one_error_line_before_any_input_is_separated(tmp_
         (["--stems", ","], "--stems ',' names no source; this model gives vocals, accompaniment"),
         (["--stream"], "this model (RepetSim) cannot stream"),
         (["--model", "gru", "--stream"], "this GRU model is bidirectional and cannot stream"),
-        (["--model", "gru-stream", "--stream", "--segment", "5"], "--segment has no effect with --stream"),
     ]:
         result = sep("run", "--model", "repet-sim", *args, *songs, cwd=tmp_path)
         assert result.returncode == 1, args
@@ -132,8 +131,10 @@ def test_bad_option_values_are_one_error_line_before_any_input_is_separated(tmp_
     (["--template", "../up/{track}/{source}.{ext}"],
      "output template '../up/{track}/{source}.{ext}' leads outside the output folder"),
     (["--subtype", "PCM_32"], "subtype 'PCM_32' is not offered for wav output; use FLOAT, PCM_24, PCM_16"),
+    (["--model", "gru-stream", "--stream", "--segment", "5"],
+     "--segment has no effect with --stream (it processes the input block by block)"),
 ])
-def test_a_bad_template_or_subtype_is_a_usage_error(tmp_path, write_wav, args: list[str], message: str) -> None:
+def test_malformed_options_are_usage_errors(tmp_path, write_wav, args: list[str], message: str) -> None:
     song = write_wav("a.wav", seconds=1.0, rate=16000)
     result = sep("run", "--model", "repet-sim", *args, str(song), cwd=tmp_path)
     assert (result.returncode, result.stderr) == (2, f"error: {message} (see `sep run --help`)\n")

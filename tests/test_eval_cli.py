@@ -342,7 +342,8 @@ def test_when_no_track_is_scored_no_report_is_written(tmp_path: Path, monkeypatc
     (["twice"], "error: twice/singer_0.flac and twice/singer_0.wav are both track singer_0: keep one of them"),
     (["empty"], "error: empty is neither a MIR-1K folder"),
     (["--model", "nope", "mir"], "error: unknown model 'nope'; available models: "),
-    (["--metric", "pesq", "mir"], "error: unknown metric 'pesq'; available: v4, gnsdr, sisdr"),
+    (["--metric", "pesq", "mir"], "error: Invalid value for '--metric': unknown metric 'pesq'; available: v4, gnsdr, "
+                                  "sisdr (see `sep eval --help`)"),
 ])
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch, capsys, args: list[str], message: str) -> None:
     write_mir1k(tmp_path / "mir", clips=1, seconds=1.0)
@@ -352,7 +353,7 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch, capsys, 
         (tmp_path / "twice" / f"singer_0{suffix}").write_bytes((tmp_path / "mir" / "singer_0.flac").read_bytes())
     monkeypatch.chdir(tmp_path)
     code, out, err = sep_eval(*args, monkeypatch=monkeypatch, capsys=capsys)
-    assert code == 1 and out == ""
+    assert code == (2 if "--metric" in args else 1) and out == ""  # a malformed command line exits 2
     assert len(err.splitlines()) == 1 and err.startswith(message), err
     assert not (tmp_path / "eval-results").exists()
 

@@ -100,10 +100,6 @@ def test_f32le_goes_live_through_a_named_pipe(models: dict[str, GRUSeparator], t
 @pytest.mark.parametrize(
     ("args", "data", "message"),
     [
-        ([], b"", "give at least one output"),
-        (["--vocals", "-", "--accompaniment", "-"], b"", "only one stem"),
-        (["--vocals", "out.raw", "--accompaniment", "./out.raw"], b"",
-         "--vocals and --accompaniment both write to ./out.raw: give each stem its own path"),
         (["--channels", "2", "--vocals", "out.raw"], b"\x00" * 3, "inside a frame"),
         (["--format", "f32le", "--vocals", "out.raw"], encode_pcm(np.array([[0.1, np.nan, 0.2]]), "f32le"),
          "standard input has NaN or infinite samples, so it is not f32le audio: is --format right? "
@@ -120,6 +116,18 @@ def test_user_errors_are_separation_errors(models: dict, tmp_path: Path, monkeyp
     assert isinstance(result.exception, SeparationError)
     assert message in str(result.exception)
     assert not (tmp_path / "out.raw").exists()  # a file the failed stream created and left empty is removed
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "give at least one output: --vocals PATH and/or --accompaniment PATH (- for stdout)"),
+    (["--vocals", "-", "--accompaniment", "-"], "only one stem can go to stdout (-); write the other to a file or named pipe"),
+    (["--vocals", "out.raw", "--accompaniment", "./out.raw"],
+     "--vocals and --accompaniment both write to ./out.raw: give each stem its own path"),
+])
+def test_outputs_given_wrongly_are_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    result = subprocess.run([*SEP_STREAM, "-q", *args], input=b"", capture_output=True, timeout=300, cwd=tmp_path)
+    assert (result.returncode, result.stderr.decode()) == (2, f"error: {message} (see `sep stream --help`)\n")
+    assert not (tmp_path / "out.raw").exists()
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -199,8 +207,9 @@ def test_dev_stdout_and_dash_are_one_output(models: dict, tmp_path: Path) -> Non
     result = subprocess.run([*SEP_STREAM, "--model", "test-stream", "-q", "--vocals", "/dev/stdout",
                              "--accompaniment", "-"], input=encode_pcm(noise(1, 8000), "s16le"),
                             capture_output=True, timeout=300)
-    assert (result.returncode, result.stdout) == (1, b"")
-    assert result.stderr.decode() == "error: only one stem can go to stdout (-); write the other to a file or named pipe\n"
+    assert (result.returncode, result.stdout) == (2, b"")
+    assert result.stderr.decode() == ("error: only one stem can go to stdout (-); write the other to a file or named "
+                                      "pipe (see `sep stream --help`)\n")
 
 
 def test_dev_stdout_redirected_to_a_file_is_written_like_dash(models: dict, tmp_path: Path) -> None:

@@ -118,14 +118,14 @@ def bench(
       sep bench --models repet-sim,unet,gru,gru-stream --dataset data/mir1k --limit 30
     """
     if input_path is not None and duration is not None:
-        raise SeparationError("give --duration (generated song) or --input FILE, not both")
+        raise click.UsageError("give --duration (generated song) or --input FILE, not both")
     if duration is not None and math.isnan(duration):  # FloatRange lets NaN through
-        raise SeparationError(f"--duration must be a number of seconds from {MIN_DURATION:g} to {MAX_DURATION:g}")
+        raise click.UsageError(f"--duration must be a number of seconds from {MIN_DURATION:g} to {MAX_DURATION:g}")
     if dataset is None and (metric or limit):
-        raise SeparationError("--metric and --limit score quality and need --dataset")
+        raise click.UsageError("--metric and --limit score quality and need --dataset")
     if name is not None and (name in ("", "..") or Path(name).name != name):
-        raise SeparationError(f"--name must be a plain file name, without '/' or '..' (the reports go into --out): "
-                              f"{name!r}")
+        raise click.UsageError(f"--name must be a plain file name, without '/' or '..' (the reports go into --out): "
+                               f"{name!r}")
     if input_path is not None:
         seconds = audio_info(input_path).duration  # unreadable audio fails now, not in every run
         if seconds is not None and seconds < MIN_DURATION:

@@ -93,6 +93,7 @@ def eval_command(dataset: Path, model_name: str | None, metric: str | None, use_
     """
     import sepframework
     from sepframework.evaluation import get_evaluator
+    from sepframework.evaluation.evaluators import EVALUATORS
     from sepframework.evaluation.report import document, text_table, write_reports
     from sepframework.evaluation.resume import ScoreLog
     from sepframework.evaluation.scoring import dataset_tracks, default_metric, score_tracks
@@ -101,6 +102,8 @@ def eval_command(dataset: Path, model_name: str | None, metric: str | None, use_
     if not entries:
         raise SeparationError(f"{dataset}: no track to score")
     layout = entries[0].layout
+    if metric is not None and metric not in EVALUATORS:
+        raise click.BadParameter(f"unknown metric '{metric}'; available: {', '.join(EVALUATORS)}", param_hint="'--metric'")
     metric = metric or default_metric(dataset)
     evaluator = get_evaluator(metric, fast=not use_museval)
     implementation = "museval" if use_museval and metric != "sisdr" else "sepframework"
