@@ -141,7 +141,8 @@ def expand_inputs(patterns: tuple[str, ...], outdir: Path | None = None) -> tupl
 @click.option("-m", "--model", "model_name", default=None, help="Model name (see `sep models`), hf://ORG/REPO[@REV], or a model folder such as runs/gru; default: the bundled default model.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("separated"), show_default=True, help="Output folder.")
-@click.option("--template", default="{track}/{source}.{ext}", show_default=True, help="Output path inside OUTDIR; fields {track} {source} {ext} {model} {parent} (the input's folder name).")
+@click.option("--template", default="{track}/{source}.{ext}", show_default=True, help="Output path inside OUTDIR; fields {track} {source} {ext} {model} {parent} (the input's folder name) "
+                   "{file} (the input's file name).")
 @click.option("--format", "fmt", type=click.Choice(["wav", "flac", "mp3"]), default="wav", show_default=True, help="Output format.")
 @click.option("--subtype", default=None, help="Sample format, e.g. PCM_16, PCM_24, FLOAT (default: FLOAT for wav, PCM_24 for flac).")
 @click.option("--stems", default=None, help="Comma-separated sources to write, e.g. vocals (default: all).")

@@ -34,7 +34,7 @@ from sepframework.streaming import Streamer
 DEFAULT_TEMPLATE = "{track}/{source}.{ext}"
 #: The fields an output template may use, as plain ``{name}`` (no ``!r``, ``:spec``,
 #: ``.attribute`` or ``[index]``).
-TEMPLATE_NAMES = ("track", "source", "ext", "model", "parent")
+TEMPLATE_NAMES = ("track", "source", "ext", "model", "parent", "file")
 TEMPLATE_FIELDS = ", ".join(f"{{{name}}}" for name in TEMPLATE_NAMES[:-1]) + f" and {{{TEMPLATE_NAMES[-1]}}}"
 #: Samples read from the input per block.
 READ_BLOCK = 1 << 16
@@ -62,7 +62,8 @@ class OutputSpec:
             raise SeparationError(f"bad output template '{self.template}': {error}") from None
         if any(name not in TEMPLATE_NAMES or spec or conversion for name, spec, conversion in fields):
             raise SeparationError(f"bad output template '{self.template}': use the fields {TEMPLATE_FIELDS}")
-        example = self.template.format(track="track", source="source", ext=self.format, model="model", parent="parent")
+        example = self.template.format(track="track", source="source", ext=self.format, model="model", parent="parent",
+                                       file="file.wav")
         problem = self._relative_path_problem(example)
         if problem is not None:
             raise SeparationError(problem)
@@ -79,14 +80,16 @@ class OutputSpec:
         """The output path of each source of ``input_path``.
 
         Template fields: ``{track}`` (the input's name without extension), ``{source}``,
-        ``{ext}`` (the format), ``{model}`` and ``{parent}`` (the input's folder name).
+        ``{ext}`` (the format), ``{model}``, ``{parent}`` (the input's folder name) and
+        ``{file}`` (the input's name with its extension).
         """
         track = track_name(input_path)
         model = model.replace("://", "-").replace("/", "-").replace(":", "-").replace("@", "-")  # hf://org/repo@rev
         parent = input_path.absolute().parent.name or "root"
         paths = {}
         for source in sources:
-            relative = self.template.format(track=track, source=source, ext=self.format, model=model, parent=parent)
+            relative = self.template.format(track=track, source=source, ext=self.format, model=model, parent=parent,
+                                            file=input_path.name)
             problem = self._relative_path_problem(relative)
             if problem is not None:  # the names filled in make it so (e.g. a track named '..')
                 raise SeparationError(f"{input_path}: {problem}")
@@ -130,8 +133,11 @@ def check_batch(
                                       "batch; choose another -o or --template")
             earlier = writers.setdefault(path.absolute(), input_path)
             if earlier != input_path:
-                parents = earlier.absolute().parent.name != input_path.absolute().parent.name
-                remedy = "give each its own folder with --template '{parent}/{track}/{source}.{ext}', or " if parents else ""
+                remedy = ""
+                if earlier.absolute().parent.name != input_path.absolute().parent.name:  # a/song.wav, b/song.wav
+                    remedy = "give each its own folder with --template '{parent}/{track}/{source}.{ext}', or "
+                elif earlier.name != input_path.name:  # song.mp3, song.wav
+                    remedy = "give each its own folder with --template '{file}/{source}.{ext}', or "
                 raise SeparationError(
                     f"{earlier} and {input_path} would both write {path}; {remedy}separate them in two runs "
                     "with different -o"

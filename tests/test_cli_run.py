@@ -123,9 +123,9 @@ def test_bad_option_values_are_one_error_line_before_any_input_is_separated(tmp_
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--template", "{nope}.{ext}"], "bad output template '{nope}.{ext}': use the fields {track}, {source}, {ext}, {model} and {parent}"),
-    (["--template", "{track.x}.{ext}"], "bad output template '{track.x}.{ext}': use the fields {track}, {source}, {ext}, {model} and {parent}"),
-    (["--template", "{track!r}/{source}.{ext}"], "bad output template '{track!r}/{source}.{ext}': use the fields {track}, {source}, {ext}, {model} and {parent}"),
+    (["--template", "{nope}.{ext}"], "bad output template '{nope}.{ext}': use the fields {track}, {source}, {ext}, {model}, {parent} and {file}"),
+    (["--template", "{track.x}.{ext}"], "bad output template '{track.x}.{ext}': use the fields {track}, {source}, {ext}, {model}, {parent} and {file}"),
+    (["--template", "{track!r}/{source}.{ext}"], "bad output template '{track!r}/{source}.{ext}': use the fields {track}, {source}, {ext}, {model}, {parent} and {file}"),
     (["--template", "{track}/{source}.mp3"],
      "output template '{track}/{source}.mp3' does not name .wav files; end it with .{ext}"),
     (["--template", "../up/{track}/{source}.{ext}"],
@@ -184,6 +184,20 @@ def test_inputs_that_would_write_the_same_stems_are_an_error_before_any_is_separ
     assert result.returncode == 0, result.stderr
     assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.wav")) == [
         "x/song/accompaniment.wav", "x/song/vocals.wav", "y/song/accompaniment.wav", "y/song/vocals.wav"]
+
+
+def test_one_song_in_two_formats_is_kept_apart_by_its_file_name(tmp_path, write_wav) -> None:
+    song = write_wav("music/song.wav", seconds=1.0, rate=16000)
+    sf.write(tmp_path / "music/song.flac", sf.read(song)[0], 16000)
+    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "music", cwd=tmp_path)
+    assert result.stderr.splitlines() == [
+        "error: music/song.flac and music/song.wav would both write out/song/vocals.wav; give each its own "
+        "folder with --template '{file}/{source}.{ext}', or separate them in two runs with different -o"]
+    result = sep("run", "--model", "repet-sim", "-q", "-o", "out", "--template", "{file}/{source}.{ext}", "music",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.wav") if p.is_file()) == [
+        "song.flac/accompaniment.wav", "song.flac/vocals.wav", "song.wav/accompaniment.wav", "song.wav/vocals.wav"]
 
 
 def test_a_model_folder_is_named_by_its_folder_in_the_outputs(tmp_path, write_wav) -> None:
