@@ -98,12 +98,12 @@ def eval_command(dataset: Path, model_name: str | None, metric: str | None, use_
     from sepframework.evaluation.resume import ScoreLog
     from sepframework.evaluation.scoring import dataset_tracks, default_metric, score_tracks
 
+    if metric is not None and metric not in EVALUATORS:  # a malformed command line, before the dataset is read
+        raise click.BadParameter(f"unknown metric '{metric}'; available: {', '.join(EVALUATORS)}", param_hint="'--metric'")
     entries = dataset_tracks(dataset)[:limit]
     if not entries:
         raise SeparationError(f"{dataset}: no track to score")
     layout = entries[0].layout
-    if metric is not None and metric not in EVALUATORS:
-        raise click.BadParameter(f"unknown metric '{metric}'; available: {', '.join(EVALUATORS)}", param_hint="'--metric'")
     metric = metric or default_metric(dataset)
     evaluator = get_evaluator(metric, fast=not use_museval)
     implementation = "museval" if use_museval and metric != "sisdr" else "sepframework"
