@@ -125,10 +125,11 @@ class RemoteFile:
     lfs_sha256: str | None
     blob_id: str | None
 
-    def matches(self, local: Path) -> bool:
-        """Whether ``local`` has this content: LFS sha256, else git blob id."""
+    def matches(self, local: Path, sha256: str | None = None) -> bool:
+        """Whether ``local`` has this content: LFS sha256 (``sha256``: ``local``'s, when
+        already computed), else git blob id."""
         if self.lfs_sha256 is not None:
-            return sha256_of(local) == self.lfs_sha256
+            return (sha256 or sha256_of(local)) == self.lfs_sha256
         content = local.read_bytes()
         return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest() == self.blob_id
 
@@ -272,13 +273,13 @@ def _offline_error(label: str, repo_id: str, revision: str, missing: str, pull_n
 
 
 def _mismatch(
-    path: Path, filename: str, sha256: str, repo_id: str, revision: str, label: str, remote: RemoteFile | None
+    path: Path, filename: str, sha256: str, actual: str, repo_id: str, revision: str, label: str,
+    remote: RemoteFile | None,
 ) -> HubError:
-    """The error for a file that does not match the entry's ``sha256``. When it has the
-    content the Hub declares (``remote``), the entry is at fault: the file is kept. Otherwise
-    the file is damaged, and removed from the cache (see :func:`_reject`)."""
-    actual = sha256_of(path)
-    if remote is not None and remote.matches(path):
+    """The error for a file whose sha256 ``actual`` is not the entry's ``sha256``. When it has
+    the content the Hub declares (``remote``), the entry is at fault: the file is kept.
+    Otherwise the file is damaged, and removed from the cache (see :func:`_reject`)."""
+    if remote is not None and remote.matches(path, actual):
         return HubError(
             f"{label}: the registry entry disagrees with the file the Hub serves at that commit: '{filename}' of "
             f"'{repo_id}' at {revision[:12]} has sha256 {actual[:12]}… as the Hub declares, the entry says "
@@ -311,9 +312,11 @@ def download(
     missing = [filename for filename in sha256s if filename not in paths]
     if missing and offline():
         raise _offline_error(label, repo_id, revision, ", ".join(missing), pull_name)
-    damaged = [filename for filename, path in paths.items() if sha256_of(path) != sha256s[filename]]
+    actual = {filename: sha256_of(path) for filename, path in paths.items()}
+    damaged = [filename for filename in paths if actual[filename] != sha256s[filename]]
     if damaged and offline():  # nothing to compare it with: removed, to be downloaded again
-        error = _mismatch(paths[damaged[0]], damaged[0], sha256s[damaged[0]], repo_id, revision, label, None)
+        name = damaged[0]
+        error = _mismatch(paths[name], name, sha256s[name], actual[name], repo_id, revision, label, None)
         raise HubError(f"{error}; {_pull_hint(pull_name)}")
     if missing or damaged:
         commit, remote = remote_files(repo_id, revision, label)
@@ -321,14 +324,15 @@ def download(
             if filename not in remote:
                 raise HubError(f"{label}: file '{filename}' not found in '{repo_id}' at revision '{revision}'")
             if filename in damaged:
-                error = _mismatch(paths[filename], filename, sha256s[filename], repo_id, revision, label,
-                                  remote[filename])
+                error = _mismatch(paths[filename], filename, sha256s[filename], actual[filename], repo_id, revision,
+                                  label, remote[filename])
                 if paths[filename].exists():  # the entry is wrong, or the damaged file could not be removed
                     raise error
             paths[filename] = _download(repo_id, commit, filename, label)
-            if sha256_of(paths[filename]) != sha256s[filename]:
-                raise _mismatch(paths[filename], filename, sha256s[filename], repo_id, revision, label,
-                                remote[filename])
+            actual[filename] = sha256_of(paths[filename])
+            if actual[filename] != sha256s[filename]:
+                raise _mismatch(paths[filename], filename, sha256s[filename], actual[filename], repo_id, revision,
+                                label, remote[filename])
     return paths
 
 

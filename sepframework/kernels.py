@@ -24,8 +24,8 @@ WINDOW_SUM_FLOOR = 1e-10
 _OLA_BLOCK = 4096
 #: Elements each parallel task of the elementwise kernels handles.
 _ELEMENT_BLOCK = 16384
-#: Smallest normal float32 and float64.
-_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+#: Smallest normal float32 (also the smallest ``eps`` of :func:`ratio_masks`) and float64.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 _FLOAT64_TINY = float(np.finfo(np.float64).tiny)
 #: Square root of the largest float64: a sum of a few such values stays finite.
 _FLOAT64_HUGE = float(np.sqrt(np.finfo(np.float64).max))
@@ -219,12 +219,12 @@ def ratio_masks(estimates: np.ndarray, power: float, eps: float, masks: np.ndarr
         overflowed = False
         for i in range(hi - lo):
             total[i] = 1.0 / total[i]
-            overflowed |= total[i] < _FLOAT32_TINY  # some weights overflowed float32, or nearly
+            overflowed |= total[i] < FLOAT32_TINY  # some weights overflowed float32, or nearly
         for source in range(n_sources):
             _multiply(masks[source, lo:hi], total)
         if overflowed:
             for i in range(hi - lo):
-                if total[i] < _FLOAT32_TINY:
+                if total[i] < FLOAT32_TINY:
                     _scaled_ratio_masks(estimates[:, lo + i], power, eps, masks[:, lo + i])
 
 

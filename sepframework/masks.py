@@ -13,8 +13,6 @@ import numpy as np
 from sepframework import kernels
 from sepframework.interfaces import SeparationError
 
-#: Smallest ``eps`` of :func:`ratio_masks`: the smallest normal float32.
-_SMALLEST_EPS = float(np.finfo(np.float32).tiny)
 
 
 def ratio_masks(estimates: np.ndarray, power: float = 1.0, eps: float = 1e-8) -> np.ndarray:
@@ -35,9 +33,9 @@ def ratio_masks(estimates: np.ndarray, power: float = 1.0, eps: float = 1e-8) ->
         raise SeparationError(f"estimates must be real magnitudes, got dtype {estimates.dtype}")
     if not power > 0:
         raise SeparationError(f"power must be positive, got {power}")
-    if not _SMALLEST_EPS <= eps < np.inf:
+    if not kernels.FLOAT32_TINY <= eps < np.inf:
         raise SeparationError(
-            f"eps must be a finite number >= {_SMALLEST_EPS:.4g} (the smallest normal float32), got {eps}"
+            f"eps must be a finite number >= {kernels.FLOAT32_TINY:.4g} (the smallest normal float32), got {eps}"
         )
     order = _sources_first(kernels.memory_order(estimates[0]))
     # float64 stays float64: magnitudes beyond the float32 range are still masked.

@@ -62,11 +62,14 @@ class OutputSpec:
             raise SeparationError(f"bad output template '{self.template}': {error}") from None
         if any(name not in TEMPLATE_NAMES or spec or conversion for name, spec, conversion in fields):
             raise SeparationError(f"bad output template '{self.template}': use the fields {TEMPLATE_FIELDS}")
-        example = self.template.format(track="track", source="source", ext=self.format, model="model", parent="parent",
-                                       file="file.wav")
+        example = self._filled(track="track", source="source", model="model", parent="parent", file="file.wav")
         problem = self._relative_path_problem(example)
         if problem is not None:
             raise SeparationError(problem)
+
+    def _filled(self, **fields: str) -> str:
+        """The template with ``fields`` (every one but ``ext``, the format) filled in."""
+        return self.template.format(ext=self.format, **fields)
 
     def _relative_path_problem(self, relative: str) -> str | None:
         """Why the template's ``relative`` output path is unusable, or ``None``."""
@@ -88,8 +91,7 @@ class OutputSpec:
         parent = input_path.absolute().parent.name or "root"
         paths = {}
         for source in sources:
-            relative = self.template.format(track=track, source=source, ext=self.format, model=model, parent=parent,
-                                            file=input_path.name)
+            relative = self._filled(track=track, source=source, model=model, parent=parent, file=input_path.name)
             problem = self._relative_path_problem(relative)
             if problem is not None:  # the names filled in make it so (e.g. a track named '..')
                 raise SeparationError(f"{input_path}: {problem}")

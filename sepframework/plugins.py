@@ -87,6 +87,9 @@ def entry_points(group: str) -> tuple[Plugin, ...]:
         warnings.simplefilter("always")
         listed = entrypoints.get_group_all(group)
     for warning in caught:  # a distribution's malformed entry point: one line, not Python's warning
+        if "entry point" not in str(warning.message):
+            warnings.warn(warning.message, warning.category, stacklevel=2)  # another's: as it was
+            continue
         warnings.warn(SeparationWarning(f"an installed distribution has a malformed {group} entry point, left "
                                         f"out ({warning.message})"), stacklevel=2)
     for entry_point in listed:

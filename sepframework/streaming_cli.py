@@ -68,6 +68,11 @@ def clipped_samples(audio: np.ndarray, fmt: str) -> int:
     return int(np.count_nonzero((audio >= (scale - 0.5) / scale) | (audio < -(scale + 0.5) / scale)))
 
 
+def _shown(path: str) -> str:
+    """An output path as messages name it (``-`` is stdout)."""
+    return "stdout" if path == "-" else path
+
+
 def _written_file(path: str) -> tuple[int, int] | str:
     """What writing to ``path`` (``-``: stdout) reaches: an existing file's (device, inode),
     so that ``/dev/stdout`` and ``-`` or two links to one file compare equal; else the real path."""
@@ -91,10 +96,10 @@ def check_targets(targets: dict[str, str], overwrite: bool) -> None:
     """A usage error when stems share an output; a :class:`SeparationError` when one would
     replace the file on standard input, or a file without ``overwrite``."""
     seen: dict[tuple[int, int] | str, str] = {}
-    stdout = _written_file("-")
+    stdout, stdin = _written_file("-"), _stdin_file()
     for name, path in targets.items():
         where = _written_file(path)
-        if where == _stdin_file():
+        if where == stdin:
             raise SeparationError(f"--{name} {path} is the file on standard input: write the stems elsewhere")
         if where in seen:
             if where == stdout:
@@ -147,7 +152,7 @@ def write_block(handle: BinaryIO, path: str, data: bytes) -> None:
             with contextlib.suppress(OSError):
                 handle.close()  # tries the same flush again, fails the same way, then closes the file
         reason = "its reader closed the pipe" if isinstance(error, BrokenPipeError) else error.strerror
-        raise SeparationError(f"cannot write {'stdout' if path == '-' else path}: {reason}") from None
+        raise SeparationError(f"cannot write {_shown(path)}: {reason}") from None
 
 
 @click.command()
@@ -230,8 +235,8 @@ def stream(
         for name, count in clipped.items():
             if count:  # as sep run says it, even with -q
                 warnings.warn(ClippingWarning(
-                    f"{'stdout' if targets[name] == '-' else targets[name]}: {count} {name} samples beyond full scale were clipped to fit {fmt}, so the "
-                    "stems no longer add up to the input there; --format f32le keeps them"), stacklevel=1)
+                    f"{_shown(targets[name])}: {count} {name} samples beyond full scale were clipped to fit {fmt}, "
+                    "so the stems no longer add up to the input there; --format f32le keeps them"), stacklevel=1)
         if pending:
             raise SeparationError(f"stdin ended inside a frame ({len(pending)} stray bytes, after the whole "
                                   f"frames, which were written); is --format/--channels right?")

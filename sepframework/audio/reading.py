@@ -11,7 +11,6 @@ time: ``stream=k`` selects the k-th audio stream, counted from 0.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -225,16 +224,16 @@ class _PyAVReader(AudioReader):
         channels, layout = self.channels, self._stream.layout.name
         converter, source = None, None  # a stream's frames can change rate, layout or format midway
         try:
-            for frame in itertools.chain(self._container.decode(self._stream), [None]):  # None: the converter's tail
-                described = None if frame is None else (frame.format.name, frame.layout.name, frame.sample_rate)
-                if converter is not None and described not in (None, source):
-                    yield from self._converted(converter, None, channels)  # the previous setting's tail
-                    converter = None
-                if converter is None and frame is not None:
+            for frame in self._container.decode(self._stream):
+                described = (frame.format.name, frame.layout.name, frame.sample_rate)
+                if described != source:
+                    if converter is not None:
+                        yield from self._converted(converter, None, channels)  # the previous setting's tail
                     # interleaved float32 at the stream's rate and layout
                     converter, source = av.AudioResampler(format="flt", layout=layout, rate=self.sample_rate), described
-                if converter is not None:
-                    yield from self._converted(converter, frame, channels)
+                yield from self._converted(converter, frame, channels)
+            if converter is not None:
+                yield from self._converted(converter, None, channels)
         except (av.FFmpegError, ValueError) as error:  # ValueError: a frame PyAV cannot convert
             raise AudioError(f"{self.path}: corrupt or truncated audio ({reason(error)})") from None
 
