@@ -600,3 +600,16 @@ def test_sep_train_resume_takes_the_runs_own_settings(tmp_path: Path, monkeypatc
     assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 2
     changed = CliRunner().invoke(train, ["tiny", "--data", str(data), "--out", str(out), "--resume", "--seed", "4"])
     assert "was trained with --seed 3 (now 4)" in str(changed.exception)
+
+
+@pytest.mark.parametrize(("name", "args", "says", "never"), [
+    ("unet", {"n_fft": 2048, "patch_frames": 64}, ["1024-bin x 64-frame", "2048-sample window"], "512-bin"),
+    ("gru", {"n_fft": 2048, "hidden_size": 64}, ["2048-sample Hann window", "128 ms algorithmic latency", "64 units"],
+     "1024-sample"),
+    ("gru", {"bidirectional": True}, ["bidirectional network", "units per direction"], "latency"),
+])
+def test_a_cards_description_states_the_runs_own_model_arguments(name: str, args: dict[str, Any], says: list[str],
+                                                                 never: str) -> None:
+    description = get_trainer(name)(args).description
+    assert all(fact in description for fact in says), description
+    assert never not in description

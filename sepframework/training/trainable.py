@@ -41,8 +41,9 @@ class Trainable(ABC):
     train_defaults: ClassVar[dict[str, Any]] = {}
     #: Channels of the training batches (1: the mean of the channels).
     channels: ClassVar[int] = 1
-    #: Markdown paragraph describing the model, for the model card.
-    description: ClassVar[str] = ""
+    #: Markdown paragraph describing the model, for the model card (a property where it
+    #: depends on :attr:`args`, so that a card never states defaults the run overrode).
+    description: str = ""
     #: Whether the training crops may be longer or shorter than :attr:`segment_samples`
     #: (``--crop-seconds``); False for a network that needs inputs of exactly that size.
     variable_crop: ClassVar[bool] = False

@@ -28,14 +28,22 @@ class GRUTrainable(Trainable):
     default_args: ClassVar[dict[str, Any]] = GRUConfig().to_args()
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 16, "steps_per_epoch": 250, "epochs": 8,
                                                 "patience": 3, "lr_patience": 1, "remix_probability": 0.75}
-    channels = 1
-    description = (
-        "A recurrent singing-voice separator: GRU layers over 16 kHz magnitude spectrogram frames "
-        "(1024-sample Hann window) predict soft masks for vocals and accompaniment that sum to one "
-        "(joint time-frequency masking, Huang et al. 2014). Stereo input is masked per channel with "
-        "masks computed from the channel-mean magnitude. A unidirectional (causal) model streams in "
-        "real time with 64 ms algorithmic latency; a bidirectional one gives the best offline quality."
-    )
+    @property
+    def description(self) -> str:
+        """Model card paragraph, with this run's window, latency and network direction."""
+        config = self.config
+        window_ms = 1000 * config.n_fft / GRUSeparator.sample_rate
+        mode = ("a bidirectional network for the best offline quality" if config.bidirectional else
+                f"a unidirectional (causal) network that streams in real time with {window_ms:g} ms "
+                "algorithmic latency")
+        return (
+            f"A recurrent singing-voice separator: {config.num_layers} GRU layers of {config.hidden_size} "
+            f"units{' per direction' if config.bidirectional else ''} over {GRUSeparator.sample_rate // 1000} kHz magnitude spectrogram frames "
+            f"({config.n_fft}-sample Hann window, hop {config.hop_length}) predict soft masks for vocals "
+            "and accompaniment that sum to one (joint time-frequency masking, Huang et al. 2014). Stereo "
+            f"input is masked per channel with masks computed from the channel-mean magnitude. This is {mode}."
+        )
+
     #: Seconds of audio per training crop, unless ``--crop-seconds`` says otherwise.
     crop_seconds: ClassVar[float] = 4.0
     variable_crop = True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 from sepframework.interfaces import Separator
@@ -25,15 +28,20 @@ class UNetTrainable(Trainable):
     default_args = DEFAULT_ARGS
     train_defaults = {"batch_size": 8, "learning_rate": 1e-3, "steps_per_epoch": 150, "epochs": 30,
                       "patience": 5, "lr_patience": 2}
-    description = (
-        "U-Net singing-voice separation (Jansson et al., *Singing Voice Separation with Deep U-Net "
-        "Convolutional Networks*, ISMIR 2017): six 5x5 stride-2 convolutions and six transposed "
-        "convolutions with skip connections predict a soft vocal mask on 512-bin x 128-frame STFT "
-        "magnitude patches of the channel mean; the accompaniment is the complement. The mixture "
-        "phase is used for reconstruction."
-    )
+    @property
+    def description(self) -> str:
+        """Model card paragraph, with this run's STFT and patch sizes."""
+        args = self.args
+        return (
+            "U-Net singing-voice separation (Jansson et al., *Singing Voice Separation with Deep U-Net "
+            "Convolutional Networks*, ISMIR 2017): six 5x5 stride-2 convolutions and six transposed "
+            f"convolutions with skip connections predict a soft vocal mask on {args['n_fft'] // 2}-bin x "
+            f"{args['patch_frames']}-frame STFT magnitude patches ({args['sample_rate']} Hz, "
+            f"{args['n_fft']}-sample window, hop {args['hop_length']}) of the channel mean; the "
+            "accompaniment is the complement. The mixture phase is used for reconstruction."
+        )
 
-    def __init__(self, args: dict | None = None, target: str = "magnitude") -> None:
+    def __init__(self, args: Mapping[str, Any] | None = None, target: str = "magnitude") -> None:
         super().__init__(args, target)
         self.args = check_args(self.args)
 
