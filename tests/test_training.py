@@ -18,7 +18,7 @@ from sepframework.datasets import Track
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.training import (RemixSampler, TrainConfig, Trainable, export_model, fit, split_by_song,
                                    train_and_export)
-from sepframework.training.card import reproduce_commands
+from sepframework.training.card import CardFacts, reproduce_commands, render_card
 from sepframework.training.checkpoint import load_checkpoint
 from sepframework.training.cli import reproduce_command
 from sepframework import registry
@@ -277,7 +277,8 @@ def test_train_and_export_writes_loadable_files_and_card(tmp_path: Path) -> None
     card = (out / "README.md").read_text()
     modes = {name: (out / name).stat().st_mode for name in ("model.safetensors", "config.json", "metrics.json", "README.md")}
     assert len(set(modes.values())) == 1, modes  # the weights as readable as the other files
-    assert card.startswith("---\nlicense: cc-by-nc-4.0\nlibrary_name: sepframework\n")
+    assert card.startswith("---\n") and "\nlicense: cc-by-nc-4.0\nmetrics:\n" in card
+    assert "\nlibrary_name: sepframework\n" in card
     assert command in card and f"{metrics['validation']['vocals']['GNSDR']:.2f}" in card
     assert "--epochs 2" in command and "--arg taps=15" in command and "--crop-seconds" not in command
     assert "Augmentation: random crops of 0.25 s, remixing" in card and "pitch shifts" not in card
@@ -613,3 +614,20 @@ def test_a_cards_description_states_the_runs_own_model_arguments(name: str, args
     description = get_trainer(name)(args).description
     assert all(fact in description for fact in says), description
     assert never not in description
+
+
+def test_a_card_stays_readable_whatever_the_dataset_and_run_are_named(tmp_path: Path) -> None:
+    facts = CardFacts(
+        name="run: 1", plugin="tiny", description="A tiny test model.", dataset="stems: v2 #1", license="mit",
+        args={}, config={"valid_fraction": 0.15, "remix_probability": 0.5, "gain_db": 6.0, "seed": 0},
+        train_tracks=["amy_1_01"], valid_tracks=["amy_2_01"],
+        metrics={"vocals": {"GNSDR": 9.876, "GSIR": 15.0, "GSAR": 12.0},
+                 "accompaniment": {"GNSDR": 10.5, "GSIR": 18.0, "GSAR": 11.0}},
+        epochs_run=2, best_epoch=1, seconds=60.0, device="cpu", command="sep train tiny --data 'stems: v2 #1'",
+    )
+    card = tmp_path / "README.md"
+    card.write_text(render_card(facts))
+    read = card_metadata(card)
+    assert read["license"] == "mit"
+    assert read["metrics"]["stems: v2 #1 validation"]["vocals GNSDR"] == 9.88
+    assert read["metrics"]["stems: v2 #1 validation"]["accompaniment GSAR"] == 11.0

@@ -43,29 +43,21 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join(rows)
 
 
-def model_index(name: str, dataset: str, metrics: Mapping[str, Mapping[str, float]]) -> str:
-    """The card's ``model-index`` YAML: validation scores as Hub evaluation results."""
-    lines = [
-        "model-index:",
-        f"- name: {name}",
-        "  results:",
-        "  - task:",
-        "      type: audio-source-separation",
-        "      name: Singing voice separation",
-        "    dataset:",
-        f"      name: {dataset} validation",
-        f"      type: {dataset}",
-        "      split: validation",
-        "    metrics:",
+def front_matter(facts: CardFacts) -> str:
+    """The card's YAML metadata, with the validation scores as Hub evaluation results."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = [
+        EvalResult(task_type="audio-source-separation", task_name="Singing voice separation",
+                   dataset_type=facts.dataset, dataset_name=f"{facts.dataset} validation", dataset_split="validation",
+                   metric_type=metric.lower(), metric_name=f"{source} {metric}", metric_value=round(values[metric], 2))
+        for source, values in facts.metrics.items() for metric in ("GNSDR", "GSIR", "GSAR")
     ]
-    for source, values in metrics.items():
-        for metric in ("GNSDR", "GSIR", "GSAR"):
-            lines += [
-                f"    - type: {metric.lower()}",
-                f"      name: {source} {metric}",
-                f"      value: {values[metric]:.2f}",
-            ]
-    return "\n".join(lines)
+    return ModelCardData(
+        license=facts.license, library_name="sepframework", datasets=[facts.dataset], metrics=["sdr", "sir", "sar"],
+        tags=["audio", "source-separation", "singing-voice-separation", facts.plugin], model_name=facts.name,
+        eval_results=results,
+    ).to_yaml()
 
 
 def reproduce_commands(card: str) -> list[str]:
@@ -107,20 +99,7 @@ def render_card(facts: CardFacts) -> str:
     """The README.md text of the model."""
     songs = sorted({song_of(name)[1] for name in facts.valid_tracks})
     return f"""---
-license: {facts.license}
-library_name: sepframework
-datasets:
-- {facts.dataset}
-metrics:
-- sdr
-- sir
-- sar
-tags:
-- audio
-- source-separation
-- singing-voice-separation
-- {facts.plugin}
-{model_index(facts.name, facts.dataset, facts.metrics)}
+{front_matter(facts)}
 ---
 
 # sepframework `{facts.name}` (plugin `{facts.plugin}`) trained on {facts.dataset}
