@@ -9,23 +9,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 import sepframework
 from sepframework.audio import read_audio
+from sepframework.datasets import TrackEntry
 from sepframework.evaluation import get_evaluator
 from sepframework.pipeline import OutputSpec, separate_file
 
 OUTDIR = Path("separated/demo")
-
-
-def true_stems(path: str) -> tuple[dict[str, np.ndarray], int]:
-    """Vocals and accompaniment (drums + bass + other) of a MUSDB18 ``.stem.mp4``."""
-    import stempeg
-
-    stems, rate = stempeg.read_stems(path)  # (5, samples, channels): mix, drums, bass, other, vocals
-    stems = stems.astype(np.float32).transpose(0, 2, 1)
-    return {"vocals": stems[4], "accompaniment": stems[1] + stems[2] + stems[3]}, int(rate)
 
 
 def main() -> None:
@@ -39,7 +29,8 @@ def main() -> None:
     written = separate_file(example, model, OutputSpec(outdir=OUTDIR, overwrite=True), model_name=name)
     seconds = time.perf_counter() - start
 
-    references, rate = true_stems(example)
+    track = TrackEntry(name, Path(example), "stem.mp4").load()  # vocals, accompaniment = drums + bass + other
+    references, rate = track.sources, track.sample_rate
     estimates = {source: read_audio(path)[0] for source, path in written.items()}
     length = min(min(a.shape[1] for a in references.values()), min(a.shape[1] for a in estimates.values()))
     scores = get_evaluator("v4").evaluate(
