@@ -74,20 +74,32 @@ class ModelSource:
     args: dict[str, Any]
 
 
-def locate(name: str) -> ModelSource:
-    """The source of model ``name``: a registry entry (its files fetched and verified now),
-    a plugin name or a model folder."""
+def resolve(name: str) -> registry.ModelEntry | str | Path:
+    """What the model name ``name`` designates, in the order ``sep run --model`` looks: a
+    registry entry (or pinned ``hf://`` repo), else an installed plugin (its name returned
+    as is), else a model folder; :func:`unknown_model`'s error for anything else."""
     entry = registry.find(name)
     if entry is not None:
-        files = registry.fetch(entry)
-        return ModelSource(entry.plugin, files, registry.read_config(files).get("args", {}))
+        return entry
     if name in plugins.plugin_names():
-        return ModelSource(name, None, {})
+        return name
     if Path(name).is_dir():
-        files = {path.name: path for path in registry.model_folder_files(Path(name))}
-        config = registry.read_config(files)
-        return ModelSource(config["plugin"], files, config.get("args", {}))
+        return Path(name)
     raise unknown_model(name)
+
+
+def locate(name: str) -> ModelSource:
+    """The source of model ``name`` (see :func:`resolve`); a registry entry's files are
+    fetched and verified now."""
+    found = resolve(name)
+    if isinstance(found, registry.ModelEntry):
+        files = registry.fetch(found)
+        return ModelSource(found.plugin, files, registry.read_config(files).get("args", {}))
+    if isinstance(found, str):
+        return ModelSource(found, None, {})
+    files = {path.name: path for path in registry.model_folder_files(found)}
+    config = registry.read_config(files)
+    return ModelSource(config["plugin"], files, config.get("args", {}))
 
 
 def display_name(name: str | os.PathLike[str] | None) -> str:

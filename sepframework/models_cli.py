@@ -11,7 +11,7 @@ import click
 from sepframework import hub, plugins, registry
 from sepframework.cli_options import offline_option
 from sepframework.interfaces import SeparationError, class_attribute
-from sepframework.loading import model_names, unknown_model
+from sepframework.loading import model_names, resolve
 
 
 @dataclass(frozen=True)
@@ -129,14 +129,9 @@ def list_command(as_json: bool) -> None:
 
 
 def _lookup(name: str) -> registry.ModelEntry | Path | None:
-    """What ``name`` designates, looked up as ``sep run --model`` does: the registry entry (or
-    pinned ``hf://`` repo), else ``None`` for a plugin, else a model folder."""
-    entry = registry.find(name)
-    if entry is not None or name in plugins.plugin_names():
-        return entry
-    if Path(name).is_dir():
-        return Path(name)
-    raise unknown_model(name)
+    """What ``name`` designates (:func:`~sepframework.loading.resolve`), ``None`` for a plugin."""
+    found = resolve(name)
+    return None if isinstance(found, str) else found
 
 
 def _echo_aligned(lines: list[tuple[str, str]]) -> None:
