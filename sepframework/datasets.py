@@ -30,8 +30,10 @@ from sepframework.interfaces import SeparationError
 
 #: Extensions read as audio inside dataset folders.
 DATASET_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
-#: Stem file names never summed into the accompaniment.
+#: Stem file names (any case) never summed into the accompaniment.
 NOT_ACCOMPANIMENT = {"vocals", "mixture", "accompaniment"}
+#: Stem names of common multitrack datasets, which a MIR-1K folder's clips are not named.
+KNOWN_STEMS = NOT_ACCOMPANIMENT | {"drums", "bass", "other", "piano", "guitar"}
 #: Suffix of MUSDB18 stem files.
 STEM_MP4_SUFFIX = ".stem.mp4"
 #: Audio streams of a MUSDB18 ``.stem.mp4``: index of the vocals and of the stems summed into the accompaniment.
@@ -95,6 +97,11 @@ def _stem_mp4_files(folder: Path) -> list[Path]:
     return _files(folder, (STEM_MP4_SUFFIX,))
 
 
+def stem_name(path: Path) -> str:
+    """The source a stem file holds: its name without extension, in lower case (``Vocals.WAV``: ``vocals``)."""
+    return path.stem.lower()
+
+
 def detect_layout(root: str | Path) -> str:
     """``"stems"``, ``"stem.mp4"`` or ``"mir1k"`` for a dataset folder; a clear error for anything else."""
     root = Path(root)
@@ -103,10 +110,14 @@ def detect_layout(root: str | Path) -> str:
     if not root.is_dir():
         raise SeparationError(f"dataset folder {root} does not exist")
     files = _audio_files(root)
-    if any(path.stem == "vocals" for path in files):
+    if any(stem_name(path) == "vocals" for path in files):
         return "stems"
     if _stem_mp4_files(root):
         return "stem.mp4"
+    stems = sorted({path.name for path in files if stem_name(path) in KNOWN_STEMS})
+    if stems:
+        raise SeparationError(f"{root}: stem files ({', '.join(stems[:3])}) but no vocals stem; a folder of stems "
+                              "needs <track>/vocals.wav (MIR-1K clips are not named after stems)")
     if files:
         return "mir1k"
     raise SeparationError(
@@ -125,7 +136,7 @@ def find_tracks(root: str | Path) -> list[TrackEntry]:
     if layout == "stem.mp4":
         return [TrackEntry((path.parent.relative_to(root) / track_name(path)).as_posix(), path, layout)
                 for path in _stem_mp4_files(root)]
-    folders = sorted({path.parent for path in _audio_files(root) if path.stem == "vocals"})
+    folders = sorted({path.parent for path in _audio_files(root)})
     return [TrackEntry(folder.relative_to(root).as_posix() if folder != root else folder.name, folder, layout)
             for folder in folders]
 
@@ -161,7 +172,9 @@ def _summed_track(entry: TrackEntry, vocals: tuple[np.ndarray, int], parts: dict
 
 
 def _stems_track(entry: TrackEntry, sample_rate: int | None) -> Track:
-    stems = {path.stem: path for path in entry.path.iterdir() if path.suffix.lower() in DATASET_EXTENSIONS}
+    stems = {stem_name(path): path for path in entry.path.iterdir() if path.suffix.lower() in DATASET_EXTENSIONS}
+    if "vocals" not in stems:
+        raise SeparationError(f"{entry.path}: no vocals stem (vocals.wav) among {', '.join(sorted(stems))}")
     others = [stems["accompaniment"]] if "accompaniment" in stems else [
         path for name, path in sorted(stems.items()) if name not in NOT_ACCOMPANIMENT
     ]

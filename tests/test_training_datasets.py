@@ -21,7 +21,7 @@ def noise(channels: int, samples: int, seed: int) -> np.ndarray:
 
 def write(path: Path, audio: np.ndarray, rate: int = RATE) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, audio.T, rate, subtype="FLOAT" if path.suffix == ".wav" else None)
+    sf.write(path, audio.T, rate, subtype="FLOAT" if path.suffix.lower() == ".wav" else None)
 
 
 def test_mir1k_clips_split_left_accompaniment_right_vocals(tmp_path: Path) -> None:
@@ -68,6 +68,17 @@ def test_stems_other_than_vocals_are_summed_musdb_style(tmp_path: Path) -> None:
     np.testing.assert_array_equal(track.sources["vocals"], stems["vocals"])
 
 
+def test_stem_names_match_in_any_case(tmp_path: Path) -> None:
+    vocals, accompaniment = noise(2, 3000, 0), noise(2, 3000, 1)
+    write(tmp_path / "t0" / "Vocals.WAV", vocals)
+    write(tmp_path / "t0" / "Accompaniment.wav", accompaniment)
+    write(tmp_path / "t0" / "MIXTURE.wav", vocals + accompaniment)  # not summed into the accompaniment
+    (track,) = load_tracks(tmp_path)
+    assert track.name == "t0"
+    np.testing.assert_array_equal(track.sources["vocals"], vocals)
+    np.testing.assert_array_equal(track.sources["accompaniment"], accompaniment)
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -77,6 +88,10 @@ def test_stems_other_than_vocals_are_summed_musdb_style(tmp_path: Path) -> None:
         (lambda root: write(root / "t" / "vocals.wav", noise(2, 100, 0)), "no accompaniment"),
         (lambda root: (write(root / "t" / "vocals.wav", noise(2, 100, 0)),
                        write(root / "t" / "bass.wav", noise(2, 90, 0))), "differ in sample rate, channels or length"),
+        (lambda root: (write(root / "t" / "Accompaniment.wav", noise(2, 100, 0)),
+                       write(root / "t" / "voice.wav", noise(2, 100, 1))), "stem files .*Accompaniment.wav.* no vocals stem"),
+        (lambda root: (write(root / "a" / "vocals.wav", noise(2, 100, 0)), write(root / "a" / "bass.wav", noise(2, 100, 1)),
+                       write(root / "b" / "drums.wav", noise(2, 100, 2))), r"data/b: no vocals stem \(vocals.wav\) among drums"),
     ],
 )
 def test_unusable_folders_are_clear_errors(tmp_path: Path, make, message: str) -> None:
