@@ -212,6 +212,15 @@ def test_gnsdr_aggregation_weights_clips_by_length():
     assert len(totals) == 2
 
 
+def test_tracks_weigh_by_duration_whatever_their_sample_rates():
+    from sepframework.evaluation.scoring import TrackScore, aggregate
+
+    results = [TrackScore("a", 16000 * 6, 16000, {"vocals": {"NSDR": 13.0, "SIR": 1.0, "SAR": 1.0, "SDR": 1.0}}),
+               TrackScore("b", 48000 * 6, 48000, {"vocals": {"NSDR": 14.0, "SIR": 1.0, "SAR": 1.0, "SDR": 1.0}}),
+               TrackScore("c", 0, 0, error="track c: unreadable")]
+    assert aggregate(results, GNSDR().accumulator())["vocals"]["GNSDR"] == pytest.approx(13.5)
+
+
 def test_track_aggregates_are_medians_or_means_without_nan():
     tracks = [{"vocals": {"SDR": value}} for value in (1.0, np.nan, 4.0, 10.0)]
     median, mean = BssEvalV4().accumulator(), SISDR().accumulator()
@@ -228,5 +237,5 @@ def test_accumulators_refuse_inconsistent_tracks():
     totals.add(10, {"vocals": {"NSDR": 1.0}})
     with pytest.raises(SeparationError, match="earlier tracks had"):
         totals.add(10, {"vocals": {"SDR": 1.0}})
-    with pytest.raises(SeparationError, match="track length must be positive"):
+    with pytest.raises(SeparationError, match="track duration must be positive"):
         totals.add(0, {"vocals": {"NSDR": 1.0}})

@@ -1,7 +1,9 @@
 """Aggregating per-track scores into dataset scores.
 
-Every accumulator takes ``add(track_len, scores)`` once per track, where ``scores`` is an
-evaluator's ``{source: {metric: value}}`` and ``track_len`` the track's length in samples,
+Every accumulator takes ``add(seconds, scores)`` once per track, where ``scores`` is an
+evaluator's ``{source: {metric: value}}`` and ``seconds`` the track's duration (the weight
+of length-weighted means: durations, not sample counts, so that tracks at different rates
+weigh alike),
 and gives ``{source: {metric: value}}`` from :meth:`Accumulator.result`.
 """
 
@@ -20,19 +22,19 @@ class Accumulator(ABC):
     """Collects per-track scores; all tracks must report the same sources and metrics."""
 
     def __init__(self) -> None:
-        self._lengths: list[int] = []
+        self._durations: list[float] = []
         self._scores: list[dict[str, dict[str, float]]] = []
 
-    def add(self, track_len: int, scores: Mapping[str, Mapping[str, float]]) -> None:
-        """Record one track of ``track_len`` samples and its ``{source: {metric: value}}``."""
-        if track_len <= 0:
-            raise SeparationError(f"track length must be positive, got {track_len}")
+    def add(self, seconds: float, scores: Mapping[str, Mapping[str, float]]) -> None:
+        """Record one track of ``seconds`` duration and its ``{source: {metric: value}}``."""
+        if not seconds > 0:
+            raise SeparationError(f"track duration must be positive, got {seconds}")
         scores = {source: {metric: float(value) for metric, value in metrics.items()} for source, metrics in scores.items()}
         if self._scores and _layout(scores) != _layout(self._scores[0]):
             raise SeparationError(
                 f"track scores have sources/metrics {_layout(scores)}, earlier tracks had {_layout(self._scores[0])}"
             )
-        self._lengths.append(int(track_len))
+        self._durations.append(float(seconds))
         self._scores.append(scores)
 
     def __len__(self) -> int:
@@ -43,7 +45,7 @@ class Accumulator(ABC):
         """The aggregated ``{source: {metric: value}}``; empty before any track was added."""
         if not self._scores:
             return {}
-        weights = np.array(self._lengths, dtype=np.float64)
+        weights = np.array(self._durations, dtype=np.float64)
         return {
             source: {
                 self._label(metric): float(self._reduce(np.array([track[source][metric] for track in self._scores]), weights))
@@ -54,7 +56,7 @@ class Accumulator(ABC):
 
     @abstractmethod
     def _reduce(self, values: np.ndarray, weights: np.ndarray) -> float:
-        """Aggregate one metric's values over tracks (``weights``: track lengths)."""
+        """Aggregate one metric's values over tracks (``weights``: track durations)."""
 
     def _label(self, metric: str) -> str:
         """Name of the aggregated metric."""

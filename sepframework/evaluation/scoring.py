@@ -102,7 +102,7 @@ def aggregate(results: Iterable[TrackScore], totals: Accumulator) -> Scores:
     e.g. ``evaluator.accumulator()``."""
     for result in results:
         if result.scores is not None:
-            totals.add(result.length, result.scores)
+            totals.add(result.length / result.sample_rate, result.scores)
     return totals.result()
 
 
