@@ -105,6 +105,17 @@ def test_bss_eval_needs_two_non_silent_sources(name):
         evaluator.evaluate(references, estimates | {"accompaniment": np.zeros_like(references["vocals"])}, RATE)
 
 
+@pytest.mark.parametrize(("name", "shortest"), [("v4", 4096), ("gnsdr", 2048)])  # gnsdr scores the channels' mean
+def test_bss_eval_refuses_tracks_too_short_for_its_distortion_filters(name, shortest):
+    references, estimates = noisy_track(channels=2)
+    cut = {source: audio[:, :shortest - 1] for source, audio in references.items()}
+    with pytest.raises(SeparationError, match=f"too short to score: {shortest - 1} samples, BSS Eval needs at least {shortest}"):
+        get_evaluator(name).evaluate(cut, {source: audio[:, :shortest - 1] for source, audio in estimates.items()}, RATE)
+    scores = get_evaluator(name).evaluate({s: a[:, :shortest] for s, a in references.items()},
+                                          {s: a[:, :shortest] for s, a in estimates.items()}, RATE)
+    assert all(np.isfinite(list(metrics.values())).all() for metrics in scores.values()), scores
+
+
 def test_non_finite_audio_is_refused():
     references, estimates = noisy_track()
     estimates["vocals"][0, 10] = np.nan

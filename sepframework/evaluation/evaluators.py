@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from sepframework.evaluation.aggregate import Accumulator, LengthWeightedMeans, MeanOverTracks, MedianOverTracks
-from sepframework.evaluation.bss import BssEvalBase
+from sepframework.evaluation.bss import FILTERS_LEN, BssEvalBase
 from sepframework.evaluation.sisdr import si_sdr
 from sepframework.interfaces import Evaluator, SeparationError, check_layout, check_sample_rate
 
@@ -200,9 +200,16 @@ def _has_sound(audio: np.ndarray) -> bool:
 
 
 def _check_bss_inputs(names: list[str], reference: np.ndarray, estimate: np.ndarray) -> None:
-    """BSS Eval scores at least two sources, none of them silent."""
+    """BSS Eval scores at least two sources, none of them silent, over enough samples that
+    its distortion filters cannot fit any estimate exactly (twice their coefficients: a
+    shorter track scores ratios of 100 dB or infinite, which would swamp a dataset's means)."""
     if len(names) < 2:
         raise SeparationError(f"BSS Eval scores sources together and needs at least two, got only {', '.join(names)}")
+    sources, channels, samples = reference.shape
+    shortest = 2 * FILTERS_LEN * sources * channels
+    if samples < shortest:
+        raise SeparationError(f"too short to score: {samples} samples, BSS Eval needs at least {shortest} for "
+                              f"{sources} sources of {channels} channel(s) (its {FILTERS_LEN}-tap distortion filters)")
     for kind, audio in (("reference", reference), ("estimate", estimate)):
         for name, source in zip(names, audio, strict=True):
             if not _has_sound(source):
