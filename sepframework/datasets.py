@@ -141,8 +141,17 @@ def find_tracks(root: str | Path) -> list[TrackEntry]:
             for folder in folders]
 
 
+def _finite(path: Path, decoded: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
+    """``decoded`` audio of ``path``; a clear error where it holds NaN or infinite samples
+    (a float file written by a diverged model or a faulty export), which nothing can score
+    or train on."""
+    if not np.isfinite(decoded[0]).all():
+        raise SeparationError(f"{path}: has NaN or infinite samples")
+    return decoded
+
+
 def _mir1k_track(entry: TrackEntry, sample_rate: int | None) -> Track:
-    audio, rate = read_audio(entry.path, sample_rate)
+    audio, rate = _finite(entry.path, read_audio(entry.path, sample_rate))
     if audio.shape[0] != 2:
         raise SeparationError(
             f"{entry.path}: MIR-1K clips must be stereo (left accompaniment, right vocals), "
@@ -180,13 +189,14 @@ def _stems_track(entry: TrackEntry, sample_rate: int | None) -> Track:
     ]
     if not others:
         raise SeparationError(f"{entry.path}: has vocals but no accompaniment.wav nor other stems to sum")
-    return _summed_track(entry, read_audio(stems["vocals"]), {path.stem: read_audio(path) for path in others}, sample_rate)
+    return _summed_track(entry, _finite(stems["vocals"], read_audio(stems["vocals"])),
+                         {path.stem: _finite(path, read_audio(path)) for path in others}, sample_rate)
 
 
 def _stem_mp4_track(entry: TrackEntry, sample_rate: int | None) -> Track:
-    return _summed_track(entry, read_audio(entry.path, stream=STEM_MP4_VOCALS),
-                         {f"stream {index}": read_audio(entry.path, stream=index) for index in STEM_MP4_ACCOMPANIMENT},
-                         sample_rate)
+    return _summed_track(entry, _finite(entry.path, read_audio(entry.path, stream=STEM_MP4_VOCALS)),
+                         {f"stream {index}": _finite(entry.path, read_audio(entry.path, stream=index))
+                          for index in STEM_MP4_ACCOMPANIMENT}, sample_rate)
 
 
 _READERS = {"mir1k": _mir1k_track, "stems": _stems_track, "stem.mp4": _stem_mp4_track}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from sepframework.training import (RemixSampler, TrainConfig, Trainable, export_
                                    train_and_export)
 from sepframework.training.card import CardFacts, reproduce_commands, render_card
 from sepframework.training.checkpoint import load_checkpoint
-from sepframework.training.cli import reproduce_command
+from sepframework.training.cli import _resumed_settings, reproduce_command
 from sepframework import registry
 from sepframework.registry import card_metadata
 from sepframework.training.plugins import get_trainer
@@ -216,6 +217,57 @@ def test_a_checkpoint_older_than_a_setting_resumes_with_its_default(tmp_path: Pa
     assert len(resumed.history) == 2
 
 
+def test_resume_keeps_the_runs_licence_and_refuses_fewer_epochs_than_it_ran(tmp_path: Path) -> None:
+    fit(TinyTrainable(), synthetic_tracks(), TrainConfig.for_trainable(TinyTrainable, epochs=2, license="mit"), tmp_path)
+    unset = {field: None for field in vars(TrainConfig())}
+    settings, _ = _resumed_settings(tmp_path, TinyTrainable, {**unset, "epochs": 3}, {})
+    assert (settings["license"], settings["epochs"]) == ("mit", 3)
+    settings, _ = _resumed_settings(tmp_path, TinyTrainable, {**unset, "license": "apache-2.0"}, {})
+    assert settings["license"] == "apache-2.0"  # the licence may change: it is no training setting
+    message = (f"--resume: the run in {tmp_path} has already trained 2 epochs; give --epochs 3 or more to extend it")
+    with pytest.raises(SeparationError, match=re.escape(message)):
+        _resumed_settings(tmp_path, TinyTrainable, {**unset, "epochs": 1}, {})
+
+
+@pytest.mark.parametrize("content", [b"junk\n", None])
+def test_an_unreadable_checkpoint_is_a_clear_error(tmp_path: Path, content: bytes | None) -> None:
+    fit(TinyTrainable(), synthetic_tracks(), TrainConfig.for_trainable(TinyTrainable, epochs=1), tmp_path)
+    checkpoint = tmp_path / "checkpoint.pt"
+    checkpoint.write_bytes(content if content is not None else checkpoint.read_bytes()[:5000])  # foreign or cut
+    with pytest.raises(SeparationError, match=r"^--resume: .*checkpoint.pt is not a readable checkpoint \(.*\); "
+                                              r"start over with --overwrite$"):
+        load_checkpoint(tmp_path)
+
+
+def test_a_validation_track_with_a_silent_source_is_left_out_not_scored(tmp_path: Path, caplog) -> None:
+    trainable, tracks = TinyTrainable(), synthetic_tracks()
+    config = TrainConfig.for_trainable(trainable, epochs=1)
+    _, valid = split_by_song(tracks, config.valid_fraction, config.seed)
+    silent = valid[0]
+    silent.sources["vocals"] = np.zeros_like(silent.sources["vocals"])
+    with caplog.at_level("WARNING", logger="sepframework.training"):
+        result = fit(trainable, tracks, config, tmp_path)
+    assert f"validation track {silent.name}: reference 'vocals' is silent" in caplog.text
+    assert result.best_epoch == 1 and math.isfinite(result.history[0]["score"])
+    assert result.valid_tracks == [track.name for track in valid[1:]]
+    for track in valid[1:]:
+        track.sources["accompaniment"] = np.zeros_like(track.sources["accompaniment"])
+    with pytest.raises(SeparationError, match="^no validation track can be scored "):
+        fit(trainable, tracks, config, tmp_path / "none")
+
+
+def test_a_model_with_silent_estimates_has_no_score_and_is_not_exported(tmp_path: Path) -> None:
+    class Mute(TinyTrainable):
+        def separator(self, model: torch.nn.Module, device: str) -> Separator:
+            separator = TinySeparator(model)
+            separator.separate_block = lambda audio: {"vocals": np.zeros_like(audio), "accompaniment": audio}
+            return separator
+
+    with pytest.raises(SeparationError, match=r"^epoch 1: the model's estimates for .* have no finite BSS Eval "
+                                              r"score \(a silent source\), so the training diverged"):
+        fit(Mute(), synthetic_tracks(), TrainConfig.for_trainable(Mute, epochs=1), tmp_path)
+
+
 def test_too_few_tracks_for_a_split_is_a_clear_error(tmp_path: Path) -> None:
     trainable = TinyTrainable()
     with pytest.raises(SeparationError, match="validation split"):
@@ -281,6 +333,7 @@ def test_train_and_export_writes_loadable_files_and_card(tmp_path: Path) -> None
     assert "\nlibrary_name: sepframework\n" in card
     assert command in card and f"{metrics['validation']['vocals']['GNSDR']:.2f}" in card
     assert "--epochs 2" in command and "--arg taps=15" in command and "--crop-seconds" not in command
+    assert "--license cc-by-nc-4.0" in command
     assert "Augmentation: random crops of 0.25 s, remixing" in card and "pitch shifts" not in card
     assert "# sepframework `out` (plugin `tiny`)" in card
     scores = card_metadata(out / "README.md")["metrics"]["mini validation"]

@@ -6,7 +6,7 @@ and says how tracks aggregate into a dataset score with :meth:`accumulator`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -199,10 +199,11 @@ def _has_sound(audio: np.ndarray) -> bool:
     return bool(np.any(audio.sum(axis=-2) != 0))
 
 
-def _check_bss_inputs(names: list[str], reference: np.ndarray, estimate: np.ndarray) -> None:
-    """BSS Eval scores at least two sources, none of them silent, over enough samples that
-    its distortion filters cannot fit any estimate exactly (twice their coefficients: a
-    shorter track scores ratios of 100 dB or infinite, which would swamp a dataset's means)."""
+def check_bss_references(names: Sequence[str], reference: np.ndarray) -> None:
+    """A clear error where BSS Eval cannot score ``reference`` (sources, channels, samples):
+    fewer than two sources, a silent one, or fewer samples than twice its distortion filters'
+    coefficients (a shorter track scores ratios of 100 dB or infinite, which would swamp a
+    dataset's means)."""
     if len(names) < 2:
         raise SeparationError(f"BSS Eval scores sources together and needs at least two, got only {', '.join(names)}")
     sources, channels, samples = reference.shape
@@ -210,10 +211,17 @@ def _check_bss_inputs(names: list[str], reference: np.ndarray, estimate: np.ndar
     if samples < shortest:
         raise SeparationError(f"too short to score: {samples} samples, BSS Eval needs at least {shortest} for "
                               f"{sources} sources of {channels} channel(s) (its {FILTERS_LEN}-tap distortion filters)")
-    for kind, audio in (("reference", reference), ("estimate", estimate)):
-        for name, source in zip(names, audio, strict=True):
-            if not _has_sound(source):
-                raise SeparationError(f"{kind} '{name}' is silent; BSS Eval needs non-silent references and estimates")
+    for name, source in zip(names, reference, strict=True):
+        if not _has_sound(source):
+            raise SeparationError(f"reference '{name}' is silent; BSS Eval needs non-silent references and estimates")
+
+
+def _check_bss_inputs(names: list[str], reference: np.ndarray, estimate: np.ndarray) -> None:
+    """BSS Eval scores these references (:func:`check_bss_references`) and estimates, none silent."""
+    check_bss_references(names, reference)
+    for name, source in zip(names, estimate, strict=True):
+        if not _has_sound(source):
+            raise SeparationError(f"estimate '{name}' is silent; BSS Eval needs non-silent references and estimates")
 
 
 def _finite_median(values: np.ndarray) -> float:

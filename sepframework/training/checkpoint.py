@@ -53,6 +53,12 @@ def checkpoint_path(folder: Path) -> Path:
 
 def load_checkpoint(folder: Path) -> dict[str, Any]:
     """The state written by :func:`save_checkpoint` (tensors only, no pickled code)."""
-    state = torch.load(checkpoint_path(folder), map_location="cpu", weights_only=True)
-    state["sampler"] = json.loads(state["sampler"])
+    path = checkpoint_path(folder)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state["sampler"] = json.loads(state["sampler"])
+    except Exception as error:  # torch raises many kinds for a cut or foreign file (KeyError, RuntimeError, ...)
+        raise SeparationError(f"--resume: {path} is not a readable checkpoint ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else 'no detail'}); start over with "
+                              "--overwrite") from None
     return state

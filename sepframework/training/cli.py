@@ -24,15 +24,15 @@ POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
 
 
-def _parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:
+def _parse_args(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]) -> dict[str, Any]:
     """``--arg KEY=VALUE`` pairs as model arguments: JSON values, or the text itself."""
     args: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SeparationError(f"--arg expects KEY=VALUE, got '{pair}'")
+            raise click.BadParameter(f"expects KEY=VALUE, got '{pair}'")
         if key in args:
-            raise SeparationError(f"--arg {key} is given twice")
+            raise click.BadParameter(f"{key} is given twice")
         try:
             args[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -48,13 +48,17 @@ def _resumed_settings(out: Path, trainer: type[Trainable], settings: dict[str, A
 
     state = load_checkpoint(out)
     check_same_trainer(state, trainer, out)
+    done = len(state["history"])
+    if settings["epochs"] is not None and settings["epochs"] < done:
+        raise SeparationError(f"--resume: the run in {out} has already trained {done} epochs; give --epochs "
+                              f"{done + 1} or more to extend it (its card would not reproduce it with fewer)")
     saved = state["config"]
     return ({key: saved.get(key) if value is None else value for key, value in settings.items()},
             {**state["args"], **args})
 
 
-def _check_license(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+-]*", value):
+def _check_license(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+-]*", value):
         raise click.BadParameter(f"{value!r} is not a licence identifier such as mit, apache-2.0 or cc-by-nc-4.0")
     return value
 
@@ -104,15 +108,16 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict[str, Any], 
                    "folder such as runs/gru, or a registry model such as gru. Same --arg values.")
 @click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
 @click.option("--num-threads", type=POSITIVE, help="CPU threads for torch.")
-@click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Model argument (JSON value), repeatable.")
-@click.option("--license", "license_", default="cc-by-nc-4.0", show_default=True, callback=_check_license,
-              help="Licence named in the model card (a Hub licence identifier such as mit or apache-2.0).")
+@click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", callback=_parse_args,
+              help="Model argument (JSON value), repeatable.")
+@click.option("--license", callback=_check_license,
+              help="Licence named in the model card (a Hub licence identifier such as mit or apache-2.0) "
+                   "[default: cc-by-nc-4.0, or the resumed run's].")
 @click.option("--resume", is_flag=True,
               help="Continue the run in OUT from OUT/checkpoint.pt, with its settings; give --epochs to extend it.")
 @click.option("--overwrite", is_flag=True, help="Start over in an OUT that holds an earlier run, replacing it.")
 def train(
-    name: str, data: Path, out: Path | None, model_args: tuple[str, ...], license_: str, resume: bool, overwrite: bool,
-    **settings: Any,
+    name: str, data: Path, out: Path | None, model_args: dict[str, Any], resume: bool, overwrite: bool, **settings: Any,
 ) -> None:
     """Train the model NAME (see its plugin) on the dataset at --data.
 
@@ -131,13 +136,13 @@ def train(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     trainer = get_trainer(name)
     out = out or Path("runs") / name
-    args = _parse_args(model_args)
+    args = model_args
     if resume and not overwrite:
         settings, args = _resumed_settings(out, trainer, settings, args)
     config = TrainConfig.for_trainable(trainer, **settings)
     trainable = trainer(args, target=config.target)
     command = reproduce_command(name, data, out, asdict(config), trainable.args)
     metrics = train_and_export(name, trainable, data, out, config, resume=resume, overwrite=overwrite,
-                               command=command, license=license_)
+                               command=command)
     summary = ", ".join(f"{source} GNSDR {values['GNSDR']:.2f} dB" for source, values in metrics["validation"].items())
     click.echo(f"{out}: {summary} (epoch {metrics['best_epoch']} of {metrics['epochs_run']})")

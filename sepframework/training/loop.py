@@ -6,12 +6,14 @@ import copy
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from sepframework.cpu_threads import limit_cpu_threads
 from sepframework.datasets import Track
@@ -27,7 +29,7 @@ from sepframework.training.warm_start import initialise
 log = logging.getLogger("sepframework.training")
 
 #: Settings a resumed run may change: they do not alter the trajectory so far.
-RESUMABLE_CHANGES = frozenset({"epochs", "patience", "device", "num_threads"})
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "device", "num_threads", "license"})
 
 
 @dataclass
@@ -57,6 +59,8 @@ class TrainConfig:
     device: str = "auto"
     #: Intra-op CPU threads (``None``: torch's default).
     num_threads: int | None = None
+    #: Licence named in the model card (a Hub licence identifier); no effect on training.
+    license: str = "cc-by-nc-4.0"
 
     @classmethod
     def for_trainable(cls, trainable: Trainable | type[Trainable], **overrides: Any) -> TrainConfig:
@@ -123,11 +127,14 @@ def _check_same_tracks(state: dict[str, Any], tracks: list[Track], out: Path) ->
 
 
 def _train_epoch(trainable: Trainable, model: torch.nn.Module, sampler: RemixSampler,
-                 optimizer: torch.optim.Optimizer, config: TrainConfig, device: str) -> float:
-    """``config.steps_per_epoch`` optimizer steps on fresh batches; their mean loss."""
+                 optimizer: torch.optim.Optimizer, config: TrainConfig, device: str, epoch: int) -> float:
+    """``config.steps_per_epoch`` optimizer steps on fresh batches; their mean loss. A
+    progress bar shows the steps on a terminal (an epoch can take many minutes)."""
     model.train()
     total = torch.zeros((), device=device)
-    for _ in range(config.steps_per_epoch):
+    steps = tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch}", unit="step", leave=False,
+                 disable=not sys.stderr.isatty())
+    for _ in steps:
         mixture, targets = sampler.batch(config.batch_size)
         loss = trainable.loss(model, mixture.to(device), targets.to(device))
         optimizer.zero_grad(set_to_none=True)
@@ -187,6 +194,8 @@ def fit(
                            seed=config.seed, remix_probability=config.remix_probability, gain_db=config.gain_db,
                            pitch_semitones=config.pitch_semitones)
     validator = Validator(valid, trainable.sources)
+    for reason in validator.left_out:
+        log.warning("validation track %s: left out of the validation scores", reason)
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] = copy.deepcopy(model.state_dict())
     best_score, best_epoch, elapsed = -math.inf, 0, 0.0
@@ -208,7 +217,7 @@ def fit(
             log.info("no improvement for %d epochs: stopping", config.patience)
             break
         started = time.perf_counter()
-        loss = _train_epoch(trainable, model, sampler, optimizer, config, device)
+        loss = _train_epoch(trainable, model, sampler, optimizer, config, device, epoch)
         try:
             scores = _validate(trainable, model, validator, device)
         except NonFiniteOutput as error:
@@ -238,4 +247,6 @@ def fit(
 
     model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(model, [t.name for t in train], [t.name for t in valid], history, best_epoch, elapsed)
+    if not best_epoch:
+        raise SeparationError("no epoch was trained, so there is no model to export")
+    return TrainResult(model, [t.name for t in train], [t.name for t in validator.tracks], history, best_epoch, elapsed)

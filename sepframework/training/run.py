@@ -77,7 +77,6 @@ def train_and_export(
     resume: bool = False,
     overwrite: bool = False,
     command: str = "",
-    license: str = "cc-by-nc-4.0",
 ) -> dict[str, Any]:
     """Train ``trainable`` on the dataset at ``data`` and write the model to ``out``.
 
@@ -124,7 +123,7 @@ def train_and_export(
         (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         facts = CardFacts(
             name=out.resolve().name, plugin=plugin, description=trainable.description, dataset=data.resolve().name,
-            license=license, args=trainable.args, config=asdict(config), train_tracks=result.train_tracks,
+            license=config.license, args=trainable.args, config=asdict(config), train_tracks=result.train_tracks,
             valid_tracks=result.valid_tracks, metrics=scores, epochs_run=len(result.history),
             best_epoch=result.best_epoch, seconds=result.seconds, device=device, command=command,
             earlier_commands=earlier_commands, crop_seconds=crop_seconds,

@@ -16,6 +16,7 @@ import numpy as np
 from sepframework.datasets import Track
 from sepframework.evaluation.aggregate import LengthWeightedMeans
 from sepframework.evaluation.bss_fast import BssEval
+from sepframework.evaluation.evaluators import check_bss_references
 from sepframework.interfaces import SeparationError, Separator
 
 
@@ -27,12 +28,28 @@ class Validator:
     """Scores separators on fixed ``tracks`` at the models' rate.
 
     The BSS Eval factorisation of every track's references and the mixtures' own SDRs
-    are computed once, so each call costs one projection per track.
+    are computed once, so each call costs one projection per track. Tracks BSS Eval cannot
+    score (a silent source, too short) are left out and listed in :attr:`left_out` with the
+    reason; a clear error when none is left.
     """
 
     def __init__(self, tracks: Sequence[Track], sources: Sequence[str]) -> None:
-        self.tracks = list(tracks)
         self.sources = tuple(sources)
+        #: ``"track: reason"`` of each track left out.
+        self.left_out: list[str] = []
+        self.tracks: list[Track] = []
+        for track in tracks:
+            references = np.stack([_mono(track.sources[name]) for name in self.sources])
+            try:
+                check_bss_references(self.sources, references)
+                if not np.any(references.sum(axis=0)):
+                    raise SeparationError("the mixture is silent")
+            except SeparationError as error:
+                self.left_out.append(f"{track.name}: {error}")
+            else:
+                self.tracks.append(track)
+        if not self.tracks:
+            raise SeparationError(f"no validation track can be scored ({'; '.join(self.left_out)})")
         self.evaluators = [BssEval(np.stack([_mono(track.sources[name]) for name in self.sources]))
                            for track in self.tracks]
         self.mixture_sdr = [
@@ -41,7 +58,8 @@ class Validator:
         ]
 
     def __call__(self, separator: Separator) -> dict[str, dict[str, float]]:
-        """``{source: {"GNSDR", "GSIR", "GSAR", "GSDR"}}`` (dB, length-weighted means)."""
+        """``{source: {"GNSDR", "GSIR", "GSAR", "GSDR"}}`` (dB, length-weighted means);
+        :class:`NonFiniteOutput` where the separator's output has no finite score."""
         means = LengthWeightedMeans()
         for track, evaluator, mixture_sdr in zip(self.tracks, self.evaluators, self.mixture_sdr):
             if track.sample_rate != separator.sample_rate:
@@ -50,7 +68,10 @@ class Validator:
             if not all(np.isfinite(estimates[name]).all() for name in self.sources):
                 raise NonFiniteOutput(f"the model gives NaN or infinite samples for {track.name}")
             scores = evaluator.sources(np.stack([_mono(estimates[name]) for name in self.sources]))
-            means.add(track.length, {
+            if not np.isfinite(scores["SDR"]).all():
+                raise NonFiniteOutput(f"the model's estimates for {track.name} have no finite BSS Eval score "
+                                      "(a silent source)")
+            means.add(track.length / track.sample_rate, {
                 name: {"NSDR": scores["SDR"][s] - mixture_sdr[s], "SIR": scores["SIR"][s],
                        "SAR": scores["SAR"][s], "SDR": scores["SDR"][s]}
                 for s, name in enumerate(self.sources)
