@@ -207,3 +207,23 @@ def test_a_track_that_cannot_be_scored_is_listed_and_the_others_still_count(tmp_
     assert len(quality["failed"]) == 1 and "singer_9" in quality["failed"][0]
     result = ModelResult("repet-sim", "cpu", quality=quality)
     assert text_table([result]).splitlines()[-1] == f"warning: repet-sim on cpu: not scored: {quality['failed'][0]}"
+
+
+def test_an_out_folder_that_cannot_be_made_fails_before_any_measuring(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    result = sep("bench", "--models", "repet-sim", "--duration", "1", "--out", "file/sub", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "error: output folder file/sub cannot be created (Not a directory)\n"
+
+
+def test_speed_is_kept_when_the_quality_cannot_be_scored(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "singer_1.flac").write_bytes(b"not audio")
+    result = sep("bench", "--models", "repet-sim", "--duration", "1", "--repeat", "1", "--dataset", "data",
+                 "--out", "out", "--name", "run", cwd=tmp_path)
+    assert result.returncode == 1
+    document, table = reports(tmp_path / "out", "run")
+    [model] = document["results"]
+    assert model["rtf_end_to_end"]["median"] > 0 and model["quality"] is None
+    assert model["error"].startswith("quality not scored: track singer_1: ")
+    assert "| repet-sim | cpu |" in table and "- **failed**: repet-sim on cpu: quality not scored" in table

@@ -17,13 +17,14 @@ import click
 
 from sepframework import __version__
 from sepframework.audio import audio_info
-from sepframework.bench.report import errors, report_paths, text_table, write_reports
+from sepframework.bench.report import errors, report_paths, text_table, unscored, write_reports
 from sepframework.bench.results import ModelResult
 from sepframework.bench.runner import Plan, prepare_models, run_plan
 from sepframework.bench.song import write_song
 from sepframework.evaluation import EVALUATORS
 from sepframework.evaluation.scoring import dataset_tracks, default_metric
 from sepframework.cli_options import offline_option
+from sepframework.files import output_folder
 from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
 
@@ -68,7 +69,10 @@ def _caption(plan: Plan, results: list[ModelResult], audio: str, command: str, l
     """What the Markdown table shows and how it was measured."""
     gpus = sorted({result.gpu for result in results if result.gpu})
     where = f"{os.cpu_count()} CPU cores" + (f" and {', '.join(gpus)}" if gpus else "")
+    kept = {len(result.rtf_end_to_end.values) for result in results if result.rtf_end_to_end is not None}
     runs = "One run" if plan.repeat == 1 else f"Median (min–max) of {plan.repeat} runs"
+    if kept != {plan.repeat}:
+        runs = f"Median (min–max) of the {plan.repeat} runs each model finished before a failure (see below)"
     text = (f"{runs}, each model in a fresh process, on {audio}; "
             f"measured {time.strftime('%Y-%m-%d')} on {where} (load average {load[0]:.1f} before, "
             f"{load[1]:.1f} after). ×RT: seconds of audio separated per second (higher is faster).")
@@ -139,16 +143,23 @@ def bench(
     prepare_models(names)
     paths = report_paths(out, name or time.strftime("bench-%Y%m%d-%H%M%S"), overwrite)
     progress = sys.stderr.isatty()
-    load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="sep-bench-") as folder:
-        workdir = Path(folder)
-        if input_path is None:
-            duration = duration or DEFAULT_DURATION
-            if progress:
-                click.echo(f"generating a {duration:g} s test song", err=True)
-            song = write_song(workdir / "song.wav", duration)
-        plan = Plan(names, resolved, input_path or song, repeat, dataset, metric, limit)
-        results = run_plan(plan, workdir, progress)
+    with output_folder(out):  # an --out that cannot be made fails now, not after the measuring
+        with tempfile.TemporaryDirectory(prefix="sep-bench-") as folder:
+            workdir = Path(folder)
+            if input_path is None:
+                duration = duration or DEFAULT_DURATION
+                if progress:
+                    click.echo(f"generating a {duration:g} s test song", err=True)
+            song = input_path or write_song(workdir / "song.wav", duration)
+            plan = Plan(names, resolved, song, repeat, dataset, metric, limit)
+            load_before = os.getloadavg()[0]
+            results = run_plan(plan, workdir, progress)
+        _report(plan, results, duration, input_path, paths, load_before)
+
+
+def _report(plan: Plan, results: list[ModelResult], duration: float | None, input_path: Path | None,
+            paths: dict[str, Path], load_before: float) -> None:
+    """Print the results' table and write the reports; exit status 1 where a part failed."""
     if all(result.rtf_end_to_end is None for result in results):
         for line in errors(results):
             click.echo(f"error: {line}", err=True)
@@ -160,13 +171,18 @@ def bench(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": command,
         "machine": {**_machine(), "load_average": [load_before, os.getloadavg()[0]]},
-        "settings": {"input": str(input_path) if input_path else None, "duration_s": duration, "repeat": repeat,
-                     "dataset": str(dataset) if dataset else None, "metric": metric, "limit": limit},
+        "settings": {"input": str(input_path) if input_path else None, "duration_s": duration, "repeat": plan.repeat,
+                     "dataset": str(plan.dataset) if plan.dataset else None, "metric": plan.metric,
+                     "limit": plan.limit},
         "results": [result.to_json() for result in results],
     }
     caption = _caption(plan, results, audio, command, tuple(document["machine"]["load_average"]))
-    write_reports(document, results, caption, paths)
-    click.echo(text_table(results))
+    click.echo(text_table(results))  # first: nothing measured is lost if the reports cannot be written
+    try:
+        write_reports(document, results, caption, paths)
+    except OSError as error:
+        raise SeparationError(f"the reports cannot be written to {paths['json'].parent} "
+                              f"({error.strerror or error}); the table above has the results") from None
     click.echo(f"reports: {paths['json']}, {paths['md']}, {paths['png']}")
-    if any(result.error for result in results):
+    if any(result.error for result in results) or unscored(results):  # as sep eval: a track not scored fails
         raise SystemExit(1)

@@ -64,9 +64,13 @@ class ModelResult:
 
 
 def aggregate(model: str, device: str, runs: Sequence[Mapping[str, Any]], error: str | None) -> ModelResult:
-    """One model's result from its runs (worker results, one of them possibly with quality scores)."""
+    """One model's result from its runs (worker results, one of them possibly with quality
+    scores or the reason it has none)."""
     if not runs:
         return ModelResult(model, device, error=error)
+    unscored = next((run["quality_error"] for run in runs if run.get("quality_error")), None)
+    if error is None and unscored is not None:
+        error = f"quality not scored: {unscored}"
 
     def spread(key: str) -> Spread:
         return Spread.of([run[key] for run in runs])

@@ -126,7 +126,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     result = {"load_s": load_s, **measure_speed(model, job["model"], Path(job["song"]), Path(job["scratch"]))}
     if job.get("quality"):
         quality = job["quality"]
-        result["quality"] = score_dataset(model, Path(quality["dataset"]), quality["metric"], quality["limit"])
+        try:
+            result["quality"] = score_dataset(model, Path(quality["dataset"]), quality["metric"], quality["limit"])
+        except SeparationError as error:  # the speed measured stays
+            result["quality_error"] = str(error)
     return result
 
 
