@@ -82,6 +82,8 @@ def test_reports_are_never_overwritten_silently(tmp_path: Path) -> None:
     (["--models", "repet-sim,nope"], "error: unknown model 'nope'; available models: "),
     (["--models", "repet-sim", "--device", "cuda"], "error: device 'cuda' was requested but no CUDA GPU is available"),
     (["--models", "repet-sim", "--input", "notaudio.wav"], "error: notaudio.wav: not a readable audio file"),
+    (["--models", "repet-sim", "--input", "missing.wav"], "error: missing.wav: no such file\n"),  # 1, as sep run
+    (["--models", "repet-sim", "--dataset", "missing"], "error: dataset folder missing does not exist\n"),
     (["--models", "repet-sim", "--input", "short.wav"],
      "error: short.wav lasts 0.5 s, too short to time; give at least 1 s\n"),
     (["--models", "repet-sim", "--device", ","], "error: --device needs at least one name, e.g. --device cpu\n"),

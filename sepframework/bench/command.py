@@ -88,9 +88,9 @@ def _caption(plan: Plan, results: list[ModelResult], audio: str, command: str, l
               help="Comma-separated devices (cpu, cuda, auto); every model is measured on each.")
 @click.option("--duration", type=click.FloatRange(min=MIN_DURATION, max=MAX_DURATION), default=None,
               help=f"Seconds of generated 44.1 kHz stereo test song to separate [default: {DEFAULT_DURATION:g}].")
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"Time this audio file (at least {MIN_DURATION:g} s) instead of a generated song.")
-@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+@click.option("--dataset", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also score quality on this dataset (MIR-1K layout, folder of stems or of .stem.mp4 files).")
 @click.option("--metric", type=click.Choice(sorted(EVALUATORS)), default=None,
               help="Quality metric [default: gnsdr for MIR-1K, v4 for stems].")
