@@ -1,7 +1,7 @@
 """Chunked inference: separate arbitrarily long audio in bounded memory.
 
-Audio streams from the reader, is resampled to the model's rate, cut into overlapping
-segments, separated segment by segment and joined with crossfades whose weights sum to
+Blocks of audio at the model's rate (read and resampled by :mod:`sepframework.pipeline`)
+are cut into overlapping segments, separated segment by segment and joined with crossfades whose weights sum to
 one. The crossfade ramps only in the middle of each overlap, leaving the model's
 ``context_samples`` at either end of a segment out, so a time-invariant model whose
 output depends on at most that much context gives exactly its whole-signal output.

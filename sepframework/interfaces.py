@@ -1,4 +1,7 @@
-"""The three abstract interfaces of the framework: Separator, Transform and Evaluator.
+"""The framework's abstract interfaces, Separator, Transform and Evaluator, and the contract
+around them: the error and warning types, the checks that tell a plugin author what a
+separator or its output got wrong (``check_*``, ``*_problem``, :func:`checked_block`), and
+the guard that runs plugin code (:func:`model_code`).
 
 Audio everywhere is a float32 NumPy array shaped ``(channels, samples)``.
 """

@@ -287,7 +287,7 @@ def separate_file(
     return paths
 
 
-#: Samples read from a file per streaming step (about 64 ms at 16 kHz).
+#: Samples read from a file per streaming step, at the file's rate (23 ms at 44.1 kHz).
 FILE_BLOCK = 1024
 
 

@@ -102,6 +102,7 @@ class ModelEntry:
 
     @classmethod
     def from_json(cls, name: str, data: dict[str, Any]) -> ModelEntry:
+        """The entry ``name`` of an index file; a :class:`RegistryError` naming what is malformed."""
         if not isinstance(data, dict):
             raise RegistryError(f"registry entry '{name}' is malformed: it must be a JSON object")
         try:

@@ -61,14 +61,17 @@ class AudioReader(ABC):
 
     @property
     def path(self) -> Path:
+        """The file read."""
         return self.info.path
 
     @property
     def sample_rate(self) -> int:
+        """The file's sample rate, in Hz."""
         return self.info.sample_rate
 
     @property
     def channels(self) -> int:
+        """The file's channels."""
         return self.info.channels
 
     @property

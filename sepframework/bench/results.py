@@ -19,6 +19,7 @@ class Spread:
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Spread:
+        """The spread of ``values`` (one per run, at least one)."""
         if not values:
             raise ValueError("a spread needs at least one value")
         return cls(statistics.median(values), min(values), max(values), tuple(values))
@@ -60,6 +61,7 @@ class ModelResult:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The result as plain JSON values (a spread as its median, min, max and values)."""
         return asdict(self)
 
 

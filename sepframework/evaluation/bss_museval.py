@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import museval
 import numpy as np
 
@@ -23,7 +25,7 @@ class MusevalBssEval(BssEvalBase):
         )
         return {"SDR": sdr[:, 0], "SIR": sir[:, 0], "SAR": sar[:, 0]}
 
-    def _bss_eval(self, estimates: np.ndarray, **options) -> tuple[np.ndarray, ...]:
+    def _bss_eval(self, estimates: np.ndarray, **options: Any) -> tuple[np.ndarray, ...]:
         """museval wants (sources, samples, channels)."""
         return museval.metrics.bss_eval(
             self.references.transpose(0, 2, 1),

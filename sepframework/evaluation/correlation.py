@@ -50,6 +50,7 @@ class Tiling:
 
     @property
     def starts(self) -> np.ndarray:
+        """First sample of each tile."""
         return np.arange(0, self.n_samples, self.length)
 
     def chunks(self, n_signals: int) -> list[slice]:

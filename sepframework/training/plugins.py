@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from sepframework.plugins import PluginError, entry_points, find_entry_point
+from sepframework.plugins import PluginError, find_entry_point
 from sepframework.training.trainable import Trainable
 
 ENTRY_POINT_GROUP = "sepframework.trainers"
-
-
-def trainer_names() -> list[str]:
-    """Sorted names of all installed trainers, without importing them."""
-    return sorted({trainer.name for trainer in entry_points(ENTRY_POINT_GROUP)})
 
 
 def get_trainer(name: str) -> type[Trainable]:

@@ -28,6 +28,7 @@ class UNetTrainable(Trainable):
     default_args = DEFAULT_ARGS
     train_defaults = {"batch_size": 8, "learning_rate": 1e-3, "steps_per_epoch": 150, "epochs": 30,
                       "patience": 5, "lr_patience": 2}
+
     @property
     def description(self) -> str:
         """Model card paragraph, with this run's STFT and patch sizes."""
