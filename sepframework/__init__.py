@@ -53,7 +53,7 @@ def separate_file(
     class name, so pass the name to keep two models of one class apart). Returns the path
     written for each source.
     """
-    from sepframework.pipeline import DEFAULT_TEMPLATE, OutputSpec
+    from sepframework.outputs import DEFAULT_TEMPLATE, OutputSpec
     from sepframework.pipeline import separate_file as _separate_file
 
     if model is not None and not isinstance(model, (str, os.PathLike, Separator)):

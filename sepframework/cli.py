@@ -174,7 +174,8 @@ def run(
     """
     import sepframework
     from sepframework.engine import plan_segments
-    from sepframework.pipeline import OutputSpec, check_batch, separate_file, separate_file_streaming
+    from sepframework.outputs import OutputSpec, check_batch
+    from sepframework.pipeline import separate_file, separate_file_streaming
     from sepframework.streaming import streaming_model
 
     try:
