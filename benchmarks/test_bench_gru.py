@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from sepframework import registry
+from sepframework.model_files import read_config
 from sepframework.cpu_threads import limit_cpu_threads
 from sepframework.pipeline import OutputSpec, separate_file
 from sepframework.streaming import Streamer
@@ -36,7 +36,7 @@ def shipped_model(name: str) -> GRUSeparator:
     files = {filename: REGISTRY / name / filename for filename in (WEIGHTS_FILE, "config.json")}
     if not all(path.is_file() for path in files.values()):
         pytest.skip(f"registry/{name} is not bundled")
-    return GRUSeparator.load(registry.read_config(files)["args"], files, device="cpu")
+    return GRUSeparator.load(read_config(files)["args"], files, device="cpu")
 
 
 @pytest.fixture(scope="module")

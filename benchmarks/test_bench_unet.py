@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sepframework import registry
+from sepframework.model_files import read_config, sha256_of
 from sepframework.pipeline import OutputSpec, separate_file
 from sep_unet.model import UNetSeparator
 
@@ -64,7 +64,7 @@ def song(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_separate_file(benchmark, song: Path, tmp_path: Path, model_files: dict[str, Path]) -> None:
-    model = UNetSeparator.load(registry.read_config(model_files)["args"], model_files, device="cpu")
+    model = UNetSeparator.load(read_config(model_files)["args"], model_files, device="cpu")
     spec = OutputSpec(outdir=tmp_path, overwrite=True)
     paths = benchmark.pedantic(lambda: separate_file(song, model, spec, model_name="unet"),
                                rounds=3, iterations=1, warmup_rounds=1)
@@ -80,7 +80,7 @@ def test_sep_run_command(benchmark, song: Path, tmp_path: Path, model_files: dic
     index = {"models": {"unet": {
         "plugin": "unet", "repo_id": "local/unet", "revision": None, "sample_rate": 16000,
         "sources": ["vocals", "accompaniment"],
-        "files": {name: registry.sha256_of(path) for name, path in model_files.items()},
+        "files": {name: sha256_of(path) for name, path in model_files.items()},
     }}}
     (tmp_path / "unet").mkdir()
     for name, path in model_files.items():

@@ -18,6 +18,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -25,14 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sepframework.files import write_text_atomically
-from sepframework.registry import (
+from sepframework.model_files import (
     CARD_FILE,
     CONFIG_FILE,
     METRICS_FILE,
     RegistryError,
     card_metadata,
     check_loadable,
-    is_commit_sha,
     model_file_names,
     model_folder_files,
     read_config,
@@ -51,6 +51,7 @@ DEFAULT_REVISION = "main"
 #: client would wait for ever on a server that accepts connections and never answers).
 CONNECT_TIMEOUT_S = 10
 ANSWER_TIMEOUT_S = 60
+_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 class HubError(RegistryError):
@@ -88,6 +89,11 @@ def offline() -> bool:
 def go_offline() -> None:
     """Turn offline mode on for this process (and ``huggingface_hub`` if imported later)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def is_commit_sha(revision: str) -> bool:
+    """Whether ``revision`` is a full 40-hex commit sha (immutable, unlike a branch)."""
+    return bool(_COMMIT_SHA.fullmatch(revision))
 
 
 def is_hub_uri(name: str) -> bool:

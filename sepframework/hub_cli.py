@@ -9,16 +9,8 @@ from pathlib import Path
 import click
 
 from sepframework import hub, plugins
-from sepframework.registry import (
-    WEIGHTS_SUFFIX,
-    ModelEntry,
-    RegistryError,
-    entry_from_folder,
-    index,
-    is_commit_sha,
-    registry_dir,
-    write_entry,
-)
+from sepframework.model_files import WEIGHTS_SUFFIX, RegistryError
+from sepframework.registry import ModelEntry, entry_from_folder, index, registry_dir, write_entry
 
 
 def _repo_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -29,7 +21,7 @@ def _repo_id(ctx: click.Context, param: click.Parameter, value: str | None) -> s
 
 
 def _revision(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not is_commit_sha(value):
+    if value is not None and not hub.is_commit_sha(value):
         raise click.BadParameter(
             f"'{value}' is not a full 40-hex commit sha (use the one `sep registry publish` printed)"
         )

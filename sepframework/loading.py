@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sepframework import plugins, registry
+from sepframework import model_files, plugins, registry
 from sepframework.interfaces import SeparationError, Separator, attribute_problem, plugin_output_to_stderr
 
 
@@ -94,11 +94,11 @@ def locate(name: str) -> ModelSource:
     found = resolve(name)
     if isinstance(found, registry.ModelEntry):
         files = registry.fetch(found)
-        return ModelSource(found.plugin, files, registry.read_config(files).get("args", {}))
+        return ModelSource(found.plugin, files, model_files.read_config(files).get("args", {}))
     if isinstance(found, str):
         return ModelSource(found, None, {})
-    files = {path.name: path for path in registry.model_folder_files(found)}
-    config = registry.read_config(files)
+    files = {path.name: path for path in model_files.model_folder_files(found)}
+    config = model_files.read_config(files)
     return ModelSource(config["plugin"], files, config.get("args", {}))
 
 

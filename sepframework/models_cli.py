@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sepframework import hub, plugins, registry
+from sepframework import hub, model_files, plugins, registry
 from sepframework.cli_options import offline_option
 from sepframework.interfaces import SeparationError, class_attribute
 from sepframework.loading import model_names, resolve
@@ -79,7 +79,7 @@ def _files_status(entry: registry.ModelEntry, files: str) -> str:
         return offline if hub.offline() else "ok"
     try:
         registry.check_local_files(entry)
-    except registry.RegistryError as error:
+    except model_files.RegistryError as error:
         return f"broken: {error}"
     return "ok"
 

@@ -14,7 +14,6 @@ repository in the same layout, without an index entry.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,28 +24,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sepframework import hub
 from sepframework.files import write_text_atomically
 from sepframework.interfaces import SeparationError, SeparationWarning, class_attribute
-
-#: The model's plugin and constructor arguments: ``{"plugin": ..., "args": {...}}``.
-CONFIG_FILE = "config.json"
-#: The model card: Markdown with YAML metadata, as on the Hub.
-CARD_FILE = "README.md"
-#: Optional scores written by ``sep train``: ``{"validation": {source: {metric: value}}}``.
-METRICS_FILE = "metrics.json"
-#: The only weight format loaded: safetensors hold tensors, never code.
-WEIGHTS_SUFFIX = ".safetensors"
-#: The weights file ``sep train`` writes and the bundled plugins load.
-WEIGHTS_FILE = "model" + WEIGHTS_SUFFIX
-#: Pickle-based formats, which can run code when loaded: always refused.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
-
-_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
-
-
-class RegistryError(SeparationError):
-    """A registry entry is unknown, malformed, or its files cannot be verified."""
-
+from sepframework.model_files import (
+    CARD_FILE,
+    CONFIG_FILE,
+    RegistryError,
+    check_loadable,
+    card_metadata,
+    model_folder_files,
+    read_config,
+    sha256_of,
+)
 
 #: The registry shipped with sepframework.
 SHIPPED_REGISTRY = Path(__file__).resolve().parents[1] / "registry"
@@ -67,20 +57,6 @@ def registry_dir() -> Path:
 def index_path() -> Path:
     """The index file, ``registry/index.json``."""
     return registry_dir() / "index.json"
-
-
-def is_commit_sha(revision: str) -> bool:
-    """Whether ``revision`` is a full 40-hex commit sha (immutable, unlike a branch)."""
-    return bool(_COMMIT_SHA.fullmatch(revision))
-
-
-def check_loadable(filename: str, owner: str) -> None:
-    """Refuse pickle-based weight files, which could run code when loaded."""
-    if filename.lower().endswith(PICKLE_SUFFIXES):
-        raise RegistryError(
-            f"{owner}: refusing '{filename}': pickle-based weights can run code when loaded; "
-            f"sepframework loads weights only from {WEIGHTS_SUFFIX} files"
-        )
 
 
 @dataclass(frozen=True)
@@ -123,7 +99,7 @@ class ModelEntry:
             raise RegistryError(f"registry entry '{name}' is malformed: missing key {error}") from None
         except (TypeError, ValueError) as error:
             raise RegistryError(f"registry entry '{name}' is malformed: {error}") from None
-        if entry.revision is not None and not is_commit_sha(entry.revision):
+        if entry.revision is not None and not hub.is_commit_sha(entry.revision):
             raise RegistryError(
                 f"registry entry '{name}' pins revision '{entry.revision}': use the full 40-hex commit sha "
                 "printed by `sep registry publish` (or null while the model is not published)"
@@ -168,8 +144,6 @@ def find(name: str) -> ModelEntry | None:
     An ``hf://ORG/REPO[@REVISION]`` name is resolved on the Hub (or in the cache when
     offline) to an entry pinned to a commit, downloading and verifying its files.
     """
-    from sepframework import hub
-
     if hub.is_hub_uri(name):
         return hub_entry(name)
     return index().get(name)
@@ -179,15 +153,6 @@ def default_model_name() -> str:
     """The model ``sep run`` uses when none is named."""
     defaults = [entry.name for entry in index().values() if entry.default]
     return defaults[0] if defaults else "repet-sim"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def bundled_folder(entry: ModelEntry) -> Path:
@@ -225,8 +190,6 @@ def check_local_files(entry: ModelEntry) -> None:
     """Hash the entry's bundled, else cached, files against the index, as loading would (nothing
     is downloaded or removed); a :class:`RegistryError` names the first one that differs.
     A model folder's files have no recorded sha256 to check."""
-    from sepframework import hub
-
     if entry.repo_id is None or bundled_files(entry) is not None or entry.revision is None:
         return
     for filename, sha256 in entry.files.items():
@@ -241,8 +204,6 @@ def check_local_files(entry: ModelEntry) -> None:
 def availability(entry: ModelEntry) -> str:
     """Where the entry's files would come from, without hashing or network: ``folder`` (a
     model folder used in place), ``bundled``, ``cached``, ``hub`` (to download) or ``missing``."""
-    from sepframework import hub
-
     if entry.repo_id is None:
         return "folder"
     if all((bundled_folder(entry) / filename).is_file() for filename in entry.files):
@@ -256,8 +217,6 @@ def availability(entry: ModelEntry) -> str:
 
 def fetch(entry: ModelEntry) -> dict[str, Path]:
     """Local, verified paths of all files of ``entry``: bundled, cached or downloaded."""
-    from sepframework import hub
-
     paths = bundled_files(entry)
     if paths is not None:
         return paths
@@ -267,22 +226,6 @@ def fetch(entry: ModelEntry) -> dict[str, Path]:
             f"files are missing from {bundled_folder(entry)}"
         )
     return hub.download(entry.repo_id, entry.revision, entry.files, f"model '{entry.name}'", entry.name)
-
-
-def read_config(files: dict[str, Path]) -> dict[str, Any]:
-    """The model's ``config.json``: ``{"plugin": ..., "args": {...}}`` (a JSON object)."""
-    if CONFIG_FILE not in files:
-        raise RegistryError("the model has no config.json")
-    path = files[CONFIG_FILE]
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RegistryError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(config, dict) or not isinstance(config.get("plugin"), str):
-        raise RegistryError(f"{path} must be a JSON object naming its \"plugin\"")
-    if not isinstance(config.get("args", {}), dict):
-        raise RegistryError(f"{path}: \"args\" must be a JSON object")
-    return config
 
 
 def _described_by_plugin(config: dict[str, Any], files: dict[str, Path], owner: str) -> dict[str, Any]:
@@ -334,8 +277,6 @@ def _check_declared(plugin_name: str, rate: int, sources: tuple[str, ...], owner
 
 def hub_entry(uri: str) -> ModelEntry:
     """An entry for ``hf://ORG/REPO[@REVISION]``, pinned to the commit it resolves to."""
-    from sepframework import hub
-
     repo_id, revision = hub.parse_hub_uri(uri)
     commit, paths, sha256s = hub.snapshot(repo_id, revision, f"model '{uri}'")
     config = read_config(paths)
@@ -361,79 +302,6 @@ def _hub_card_metadata(card: Path | None) -> dict[str, Any]:
         return card_metadata(card)
     except RegistryError:
         return {}
-
-
-def card_metadata(path: Path) -> dict[str, Any]:
-    """Licence, description (first paragraph) and metrics of a model card.
-
-    Metrics come from the card's ``model-index`` as ``{dataset name: {metric name: value}}``;
-    without one, from ``metrics.json`` beside the card, in the same shape:
-    ``{"validation": {"<source> <metric>": value}}`` (rounded to 2 decimals).
-    """
-    import yaml
-    from huggingface_hub import ModelCard
-
-    if not path.is_file():
-        raise RegistryError(f"model card {path} is missing")
-    try:
-        card = ModelCard.load(path)
-    except yaml.YAMLError as error:
-        raise RegistryError(f"model card {path} has malformed YAML metadata: {error}") from error
-    if not card.data.license:
-        raise RegistryError(f"model card {path} needs YAML metadata with a license")
-    metrics: dict[str, dict[str, float]] = {}
-    for result in card.data.eval_results or []:
-        dataset = metrics.setdefault(result.dataset_name, {})
-        dataset[result.metric_name or result.metric_type] = result.metric_value
-    scores = path.with_name(METRICS_FILE)
-    if not metrics and scores.is_file():
-        metrics = _validation_scores(scores)
-    paragraphs = [p.strip() for p in card.text.split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
-    return {
-        "license": card.data.license,
-        "description": " ".join(paragraphs[0].split()) if paragraphs else "",
-        "metrics": metrics,
-    }
-
-
-def _validation_scores(path: Path) -> dict[str, dict[str, float]]:
-    """The ``validation`` scores of a training run's ``metrics.json``, as
-    ``{"validation": {"<source> <metric>": value}}``, values rounded to 2 decimals."""
-    try:
-        scores = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RegistryError(f"{path} is not valid JSON ({error})") from None
-    validation = scores.get("validation", {}) if isinstance(scores, dict) else None
-    if not isinstance(validation, dict) or not all(isinstance(value, dict) for value in validation.values()):
-        raise RegistryError(f'{path} should hold {{"validation": {{source: {{metric: value}}}}}} as `sep train` writes it')
-    flat = {
-        f"{source} {metric}": round(value, 2) if isinstance(value, float) else value
-        for source, values in validation.items()
-        for metric, value in values.items()
-    }
-    return {"validation": flat} if flat else {}
-
-
-def model_file_names(names: list[str], owner: str) -> list[str]:
-    """The files a model is made of, among ``names``: ``config.json`` and safetensors weights.
-
-    Other files are not part of the model; pickle weights without a safetensors copy are refused.
-    """
-    if CONFIG_FILE not in names:
-        raise RegistryError(f"{owner} has no {CONFIG_FILE}, so it is not a sepframework model")
-    weights = sorted(name for name in names if name.endswith(WEIGHTS_SUFFIX))
-    if not weights:
-        for name in names:
-            check_loadable(name, owner)
-    return [CONFIG_FILE, *weights]
-
-
-def model_folder_files(folder: Path) -> list[Path]:
-    """The model files of a folder (see :func:`model_file_names`)."""
-    if not folder.is_dir():
-        raise RegistryError(f"model folder {folder} does not exist")
-    names = sorted(path.name for path in folder.iterdir() if path.is_file())
-    return [folder / name for name in model_file_names(names, str(folder))]
 
 
 #: What a registry model may be called: one plain name, as a folder and on the command line.
@@ -481,7 +349,7 @@ def entry_from_folder(
         raise RegistryError(f"model '{name}' has no Hub repo id yet: give one with --repo ORG/REPO")
     if revision is None and previous is not None and (previous.repo_id, previous.files) == (repo_id, entry.files):
         revision = previous.revision
-    if revision is not None and not is_commit_sha(revision):
+    if revision is not None and not hub.is_commit_sha(revision):
         raise RegistryError(f"revision '{revision}' is not a full 40-hex commit sha")
     return replace(entry, repo_id=repo_id, revision=revision, default=previous.default if previous else False)
 

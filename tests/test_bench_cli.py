@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from sepframework import registry
+from sepframework.model_files import sha256_of
 from sepframework.baselines.repet_sim import RepetSim
 from sepframework.bench.report import report_paths, text_table
 from sepframework.bench.results import ModelResult
@@ -126,7 +126,7 @@ def test_no_report_when_no_model_could_be_measured(tmp_path: Path, monkeypatch: 
     config = tmp_path / "registry" / "test-stream" / "config.json"
     config.write_text(json.dumps({"plugin": "gru", "args": {}}))  # default sizes: the small weights do not fit
     index = json.loads((tmp_path / "registry" / "index.json").read_text())
-    index["models"]["test-stream"]["files"]["config.json"] = registry.sha256_of(config)
+    index["models"]["test-stream"]["files"]["config.json"] = sha256_of(config)
     (tmp_path / "registry" / "index.json").write_text(json.dumps(index))
     result = sep("bench", "--models", "test-stream", "--duration", "1", "--repeat", "1", "--out", "out", cwd=tmp_path)
     assert (result.returncode, result.stdout) == (1, "")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import sepframework
-from sepframework import registry
+from sepframework.model_files import sha256_of
 from sepframework.conformance import SeparatorConformance
 from sepframework.interfaces import SeparationError
 from sepframework.streaming import end_padded
@@ -38,7 +38,7 @@ def write_registry(folder: Path, models: dict[str, GRUSeparator]) -> Path:
         entries[name] = {
             "plugin": "gru", "repo_id": f"test/{name}", "revision": "0" * 40, "sample_rate": 16000,
             "sources": ["vocals", "accompaniment"],
-            "files": {filename: registry.sha256_of(path) for filename, path in files.items()},
+            "files": {filename: sha256_of(path) for filename, path in files.items()},
         }
     (folder / "index.json").write_text(json.dumps({"models": entries}))
     return folder

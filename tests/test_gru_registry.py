@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import sepframework
+from sepframework.model_files import WEIGHTS_FILE
 from sepframework.datasets import iter_tracks
 from sepframework.interfaces import SeparationError
-from sepframework.registry import WEIGHTS_FILE
 from sepframework.streaming import Streamer
 from sepframework.training.validation import Validator
 from sep_gru.model import GRUSeparator

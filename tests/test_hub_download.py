@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from sepframework.model_files import RegistryError, sha256_of
 from sepframework import hub as sephub
 from sepframework import registry
 from sepframework.models_cli import models as models_command
-from sepframework.registry import ModelEntry, RegistryError
+from sepframework.registry import ModelEntry
 
 pytest_plugins = ["tests.hub_fixtures"]  # hub, empty_registry, make_model_folder
 
@@ -69,7 +70,7 @@ def test_a_pinned_revision_keeps_its_files_when_the_branch_moves(hub, tmp_path, 
     assert registry.find(f"hf://{REPO}@{old_commit}").revision == old_commit
     moving = registry.find(f"hf://{REPO}")
     assert moving.revision == new_commit
-    assert moving.files["config.json"] == registry.sha256_of(tmp_path / "v2/config.json")
+    assert moving.files["config.json"] == sha256_of(tmp_path / "v2/config.json")
 
 
 def test_offline_works_from_the_cache_and_fails_clearly_when_not_cached(
@@ -219,7 +220,7 @@ def test_a_file_failing_its_checksum_is_removed_and_never_used(hub, tmp_path, ma
         registry.fetch(entry)
     assert sephub.cached_path(REPO, entry.revision, "model.safetensors") is None
     hub.break_file(REPO, "model.safetensors", None)
-    assert registry.sha256_of(registry.fetch(entry)["model.safetensors"]) == entry.files["model.safetensors"]
+    assert sha256_of(registry.fetch(entry)["model.safetensors"]) == entry.files["model.safetensors"]
 
 
 @pytest.mark.parametrize("filename", ["config.json", "model.safetensors"])  # git blob id, LFS sha256
@@ -301,7 +302,7 @@ def test_an_interrupted_download_is_a_clear_error_and_a_retry_succeeds(hub, tmp_
     assert not [path.name for path in blobs.iterdir() if "incomplete" in path.name]
     hub.break_file(REPO, "model.safetensors", None)
     paths = registry.fetch(entry)
-    assert registry.sha256_of(paths["model.safetensors"]) == entry.files["model.safetensors"]
+    assert sha256_of(paths["model.safetensors"]) == entry.files["model.safetensors"]
 
 
 def test_pickle_weights_are_refused_before_any_download(hub, tmp_path) -> None:

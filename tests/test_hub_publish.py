@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import sepframework
+from sepframework.model_files import RegistryError, sha256_of
 from sepframework import hub as sephub
 from sepframework import registry
 
@@ -60,7 +61,7 @@ def test_publish_pull_then_run_offline_round_trip(
 
     entry = json.loads((empty_registry / "index.json").read_text())["models"]["toy"]
     assert entry["revision"] == revision and entry["repo_id"] == "org/toy"
-    assert entry["files"] == {name: registry.sha256_of(folder / name) for name in ("config.json", "model.safetensors")}
+    assert entry["files"] == {name: sha256_of(folder / name) for name in ("config.json", "model.safetensors")}
     assert f'"revision": "{revision}"' in published.stdout  # what to pin, printed
     assert (entry["license"], entry["metrics"]) == ("mit", {"Toy songs": {"vocals SDR": 4.5}})
 
@@ -122,7 +123,7 @@ def test_publishing_without_a_valid_token_is_one_clear_line(hub, sep_env, tmp_pa
 def test_an_unfit_model_folder_is_refused_before_any_upload(hub, tmp_path, damage, message, make_model_folder) -> None:
     folder = make_model_folder(tmp_path / "toy")
     damage(folder)
-    with pytest.raises(registry.RegistryError, match=message):
+    with pytest.raises(RegistryError, match=message):
         sephub.publish(folder, "org/toy")
     assert hub.requests == []
 
@@ -159,7 +160,7 @@ def test_a_malformed_option_is_a_usage_error(empty_registry, args, message) -> N
 
 def test_a_hub_repository_without_config_is_not_a_model(hub) -> None:
     hub.add_commit("org/weights-only", {"model.safetensors": b"x" * 10})
-    with pytest.raises(registry.RegistryError, match="has no config.json, so it is not a sepframework model"):
+    with pytest.raises(RegistryError, match="has no config.json, so it is not a sepframework model"):
         registry.find("hf://org/weights-only")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import sepframework
+from sepframework.model_files import sha256_of
 from sepframework import plugins, registry
 from sepframework.interfaces import SeparationError, SeparationWarning, Separator
 from sepframework.models_cli import model_statuses
@@ -123,7 +124,7 @@ def test_a_registry_model_whose_plugin_is_missing_names_the_model(empty_registry
     config.parent.mkdir()
     config.write_text('{"plugin": "foo", "args": {}}')
     registry.write_entry(registry.ModelEntry(
-        name="foo-m", plugin="foo", repo_id="me/foo-m", revision=None, files={"config.json": registry.sha256_of(config)},
+        name="foo-m", plugin="foo", repo_id="me/foo-m", revision=None, files={"config.json": sha256_of(config)},
         sample_rate=8000, sources=("vocals", "accompaniment")))
     with pytest.raises(plugins.PluginError, match=r"^model 'foo-m' needs the plugin 'foo': unknown plugin 'foo'"):
         sepframework.load("foo-m", device="cpu")

@@ -13,11 +13,12 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
+from sepframework.model_files import RegistryError, sha256_of
 from sepframework import SeparationError, Separator, plugins, registry
 from sepframework import hub as sephub
 from sepframework.hub_cli import registry as registry_command
 from sepframework.models_cli import models as models_command
-from sepframework.registry import ModelEntry, RegistryError
+from sepframework.registry import ModelEntry
 
 pytest_plugins = ["tests.hub_fixtures"]  # hub, empty_registry, make_model_folder
 
@@ -35,7 +36,7 @@ def test_registry_add_records_the_folder_config_card_and_sha256s(empty_registry,
     output = invoke(registry_command, "add", "toy", "--repo", "org/toy")
     assert "toy: 2 file(s) recorded" in output and "not published (revision null)" in output
     entry = registry.index()["toy"]
-    assert entry.files == {name: registry.sha256_of(folder / name) for name in ("config.json", "model.safetensors")}
+    assert entry.files == {name: sha256_of(folder / name) for name in ("config.json", "model.safetensors")}
     assert (entry.plugin, entry.sample_rate, entry.sources) == ("repet-sim", 16000, ("vocals", "accompaniment"))
     assert entry.license == "mit"
     assert entry.description == "A REPET-SIM configuration used by the tests."
@@ -70,7 +71,7 @@ def test_registry_add_knows_the_bundled_folder_however_it_is_spelled(
 def test_registry_add_refuses_a_name_that_is_not_one_plain_word(empty_registry, make_model_folder, name) -> None:
     make_model_folder(empty_registry / "toy")
     result = CliRunner().invoke(registry_command, ["add", name, "--repo", "org/toy", "--folder", str(empty_registry / "toy")])
-    assert result.exit_code == 1 and isinstance(result.exception, registry.RegistryError)
+    assert result.exit_code == 1 and isinstance(result.exception, RegistryError)
     assert str(result.exception).startswith(f"'{name}' is not a usable model name: use letters, digits")
     assert registry.index() == {}
 
@@ -277,7 +278,7 @@ def test_sep_models_shows_where_registry_files_come_from(empty_registry, make_mo
 
     info = invoke(models_command, "info", "toy")
     assert "not published yet (the bundled files are authoritative)" in info
-    assert f"sha256 {registry.sha256_of(folder / 'model.safetensors')}" in info
+    assert f"sha256 {sha256_of(folder / 'model.safetensors')}" in info
     assert re.search(r"^metrics Toy songs +vocals SDR 4.5$", info, re.MULTILINE)
     assert not re.search(r"^default ", info, re.MULTILINE)
     registry.write_entry(dataclasses.replace(toy, default=True))
@@ -304,7 +305,7 @@ def test_info_describes_a_model_folder(empty_registry, make_model_folder, tmp_pa
         "licence": "mit" if card else "unknown",
         "folder": re.escape(str(folder.resolve())),
         "files": "folder",
-        "  model.safetensors": f"sha256 {registry.sha256_of(folder / 'model.safetensors')}",
+        "  model.safetensors": f"sha256 {sha256_of(folder / 'model.safetensors')}",
     }
     for label, value in expected.items():
         assert re.search(rf"^{label} +{value}$", info, re.MULTILINE), (label, info)
@@ -346,12 +347,12 @@ def test_an_entry_that_would_disagree_with_the_bundled_copy_is_refused(empty_reg
     invoke(registry_command, "add", "toy", "--repo", "org/toy")
     other = make_model_folder(tmp_path / "other", n_fft=512, seed=1)
     result = CliRunner().invoke(registry_command, ["add", "toy", "--revision", COMMIT, "--folder", str(other)])
-    assert result.exit_code == 1 and isinstance(result.exception, registry.RegistryError)
+    assert result.exit_code == 1 and isinstance(result.exception, RegistryError)
     assert str(result.exception) == (
         f"{bundled} holds another config.json, model.safetensors than {other}, and sep would refuse model 'toy' "
         f"as its bundled files would not match the entry; copy the files of {other} to {bundled}, or choose another name"
     )
-    assert registry.index()["toy"].files["config.json"] == registry.sha256_of(bundled / "config.json")
+    assert registry.index()["toy"].files["config.json"] == sha256_of(bundled / "config.json")
     assert registry.fetch(registry.index()["toy"])["config.json"] == bundled / "config.json"  # still loads
 
 
@@ -367,5 +368,5 @@ def test_a_malformed_metrics_json_is_named(empty_registry, make_model_folder, co
     folder = make_model_folder(empty_registry / "toy")
     (folder / "README.md").write_text("---\nlicense: mit\n---\n# toy\n\nTrained.\n")
     (folder / "metrics.json").write_text(content)
-    with pytest.raises(registry.RegistryError, match=message):
+    with pytest.raises(RegistryError, match=message):
         registry.entry_from_folder("toy", folder, "org/toy")

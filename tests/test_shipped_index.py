@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from sepframework.model_files import CARD_FILE, card_metadata, read_config
 from sepframework import registry
 
 SHIPPED = ("unet", "gru", "gru-stream")
@@ -20,8 +21,8 @@ def test_shipped_entry_is_bundled_verified_and_matches_its_card(name: str) -> No
     files = registry.fetch(entry)  # bundled: hashes checked, no network
     assert set(files) == {"config.json", "model.safetensors"}
     assert registry.availability(entry) == "bundled"
-    config = registry.read_config(files)
+    config = read_config(files)
     assert config["plugin"] == entry.plugin
-    card = registry.card_metadata(registry.bundled_folder(entry) / registry.CARD_FILE)
+    card = card_metadata(registry.bundled_folder(entry) / CARD_FILE)
     assert entry.metrics == card["metrics"] and entry.license == card["license"]
     assert entry.metrics["mir1k validation"]["vocals GNSDR"] > 5.0

@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from sepframework.model_files import card_metadata
 from sepframework.datasets import Track
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.training import (RemixSampler, TrainConfig, Trainable, export_model, fit, split_by_song,
@@ -23,7 +24,6 @@ from sepframework.training.card import CardFacts, reproduce_commands, render_car
 from sepframework.training.checkpoint import load_checkpoint
 from sepframework.training.cli import _resumed_settings, reproduce_command
 from sepframework import registry
-from sepframework.registry import card_metadata
 from sepframework.training.plugins import get_trainer
 from sepframework.training.warm_start import checked_files, model_files, starting_commands
 from sepframework.plugins import PluginError

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sepframework import registry
+from sepframework.model_files import read_config
 from sepframework.datasets import load_tracks
 from sepframework.evaluation.bss_fast import BssEval
 from sepframework.training.split import split_by_song
@@ -23,7 +23,7 @@ def shipped() -> UNetSeparator:
     files = {name: MODEL_DIR / name for name in FILES}
     if not all(path.is_file() for path in files.values()):
         pytest.skip("registry/unet is not bundled")
-    return UNetSeparator.load(registry.read_config(files)["args"], files, device="cpu")
+    return UNetSeparator.load(read_config(files)["args"], files, device="cpu")
 
 
 def test_card_and_config_describe_the_weights(shipped: UNetSeparator) -> None:

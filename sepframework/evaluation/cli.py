@@ -35,13 +35,13 @@ def _settings(model: str, dataset: Path, layout: str, metric: str, implementatio
     """What makes saved scores reusable: the model and the sha256 of its files (pinned for a
     registry model, hashed now for a model folder, whose weights may be retrained), the
     metric and its implementation, the dataset."""
-    from sepframework import registry
+    from sepframework import model_files, registry
 
     entry = registry.find(model)
     if entry is not None:
         weights = dict(entry.files)
     elif model not in model_names() and Path(model).is_dir():
-        weights = {path.name: registry.sha256_of(path) for path in registry.model_folder_files(Path(model))}
+        weights = {path.name: model_files.sha256_of(path) for path in model_files.model_folder_files(Path(model))}
     else:
         weights = None  # a plugin without files
     return {"model": model, "weights": weights, "metric": metric,

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save
 
 from sepframework.interfaces import SeparationError
-from sepframework.registry import CONFIG_FILE, WEIGHTS_FILE
+from sepframework.model_files import CONFIG_FILE, WEIGHTS_FILE
 from sepframework.training.trainable import Trainable
 
 

@@ -17,7 +17,7 @@ from sepframework.datasets import load_tracks
 from sepframework.files import output_folder
 from sepframework.interfaces import SeparationError
 from sepframework.loading import resolve_device
-from sepframework.registry import CARD_FILE, CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
+from sepframework.model_files import CARD_FILE, CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
 from sepframework.training.card import CardFacts, render_card
 from sepframework.training.checkpoint import CHECKPOINT_NAME, checkpoint_path
 from sepframework.training.export import export_model

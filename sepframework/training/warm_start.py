@@ -14,7 +14,7 @@ import torch
 
 from sepframework import registry
 from sepframework.interfaces import SeparationError
-from sepframework.registry import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
+from sepframework.model_files import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, read_config
 from sepframework.training.card import reproduce_commands
 from sepframework.training.trainable import Trainable
 from sepframework.weights import load_float32_state
@@ -45,7 +45,7 @@ def checked_files(trainable: Trainable, source: str, plugin: str | None = None) 
     """The files of ``source`` after checking that its model is ``plugin``'s (when given)
     and its model arguments are ``trainable``'s."""
     files = model_files(source)
-    config = registry.read_config(files)
+    config = read_config(files)
     if plugin is not None and config["plugin"] != plugin:
         raise SeparationError(f"--init {source}: a model of the plugin '{config['plugin']}', not '{plugin}'")
     args = config.get("args", {})

@@ -20,7 +20,7 @@ import torch
 
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.loading import resolve_device
-from sepframework.registry import WEIGHTS_FILE
+from sepframework.model_files import WEIGHTS_FILE
 from sepframework.stft import STFT
 from sepframework.weights import load_float32_state
 from sepframework.streaming import end_padded

@@ -19,7 +19,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from sepframework.interfaces import SeparationError, Separator
 from sepframework.loading import resolve_device
-from sepframework.registry import WEIGHTS_FILE
+from sepframework.model_files import WEIGHTS_FILE
 from sepframework.stft import STFT, stft_problem
 from sepframework.weights import load_float32_state
 from sep_unet.network import PATCH_MULTIPLE, UNet
