@@ -136,7 +136,12 @@ def find_tracks(root: str | Path) -> list[TrackEntry]:
     if layout == "stem.mp4":
         return [TrackEntry((path.parent.relative_to(root) / track_name(path)).as_posix(), path, layout)
                 for path in _stem_mp4_files(root)]
-    folders = sorted({path.parent for path in _audio_files(root)})
+    stems: dict[Path, set[str]] = {}
+    for path in _audio_files(root):
+        stems.setdefault(path.parent, set()).add(stem_name(path))
+    # a folder of stems is a track (one without vocals fails when read); a folder holding only
+    # mixtures is not (DSD100 keeps them in a tree of their own, beside its sources)
+    folders = sorted(folder for folder, names in stems.items() if names - {"mixture"})
     return [TrackEntry(folder.relative_to(root).as_posix() if folder != root else folder.name, folder, layout)
             for folder in folders]
 

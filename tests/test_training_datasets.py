@@ -68,6 +68,16 @@ def test_stems_other_than_vocals_are_summed_musdb_style(tmp_path: Path) -> None:
     np.testing.assert_array_equal(track.sources["vocals"], stems["vocals"])
 
 
+def test_dsd100_layout_keeps_its_mixtures_apart_from_its_sources(tmp_path: Path) -> None:
+    stems = {name: noise(2, 3000, seed) for seed, name in enumerate(("vocals", "drums", "bass", "other"))}
+    for name, audio in stems.items():
+        write(tmp_path / "Sources" / "Dev" / "051 - AM Contra" / f"{name}.wav", audio)
+    write(tmp_path / "Mixtures" / "Dev" / "051 - AM Contra" / "mixture.wav", sum(stems.values()))
+    (track,) = load_tracks(tmp_path)
+    assert track.name == "Sources/Dev/051 - AM Contra"
+    np.testing.assert_array_equal(track.sources["vocals"], stems["vocals"])
+
+
 def test_stem_names_match_in_any_case(tmp_path: Path) -> None:
     vocals, accompaniment = noise(2, 3000, 0), noise(2, 3000, 1)
     write(tmp_path / "t0" / "Vocals.WAV", vocals)
