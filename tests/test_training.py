@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from sepframework.model_files import card_metadata
 from sepframework.datasets import Track
@@ -395,6 +395,23 @@ def test_init_refuses_other_model_arguments_and_unknown_sources(tmp_path: Path) 
         checked_files(TinyTrainable(), str(tmp_path / "empty"))
     with pytest.raises(SeparationError, match="neither a model folder nor a registry model .*unet"):
         checked_files(TinyTrainable(), "no-such-model")
+
+
+@pytest.mark.parametrize(("weights", "message"), [
+    (b"garbage", r"model.safetensors: not a readable safetensors file"),
+    (None, r"--init .*base: the weights do not fit this model: "),
+])
+def test_unusable_starting_weights_fail_before_the_data_is_read(tmp_path: Path, weights: bytes | None,
+                                                                message: str) -> None:
+    exported_tiny_model(tmp_path / "base")
+    if weights is None:  # readable, but of another network
+        save_file({"other.weight": torch.zeros(3)}, str(tmp_path / "base" / "model.safetensors"))
+    else:
+        (tmp_path / "base" / "model.safetensors").write_bytes(weights)
+    config = TrainConfig.for_trainable(TinyTrainable, epochs=1, init=str(tmp_path / "base"))
+    with pytest.raises(SeparationError, match=message):  # the dataset folder does not even exist
+        train_and_export("tiny", TinyTrainable(), tmp_path / "no-data", tmp_path / "out", config)
+    assert not (tmp_path / "out").exists()
 
 
 def test_init_takes_a_registry_model_over_a_folder_of_its_name_without_weights(tmp_path: Path, monkeypatch) -> None:

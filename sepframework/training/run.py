@@ -24,7 +24,7 @@ from sepframework.training.export import export_model
 from sepframework.training.loop import TrainConfig, fit, resumable_checkpoint
 from sepframework.training.trainable import Trainable
 from sepframework.training.validation import Validator
-from sepframework.training.warm_start import starting_commands
+from sepframework.training.warm_start import initialise, starting_commands
 
 #: The files a run writes into its output folder.
 RUN_FILES = (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, CARD_FILE, CHECKPOINT_NAME)
@@ -98,7 +98,10 @@ def train_and_export(
     device = resolve_device(config.device)
     earlier_commands = starting_commands(trainable, config.init, plugin, resume) if config.init else ()
     crop_seconds = trainable.crop_samples(config.crop_seconds) / trainable.sample_rate
-    trainable.separator(trainable.build_model(), "cpu")  # model arguments the network or separator refuses
+    model = trainable.build_model()
+    if config.init and not resume:
+        initialise(model, trainable, config.init)  # unreadable or unfitting starting weights
+    trainable.separator(model, "cpu")  # model arguments the network or separator refuses
     with output_folder(out):  # an --out that cannot be made fails now, not after the first epoch
         with _out_of_memory("reading the dataset", "train on fewer or shorter tracks"):
             tracks = load_tracks(data, trainable.sample_rate)
