@@ -139,9 +139,10 @@ def find_tracks(root: str | Path) -> list[TrackEntry]:
     stems: dict[Path, set[str]] = {}
     for path in _audio_files(root):
         stems.setdefault(path.parent, set()).add(stem_name(path))
-    # a folder of stems is a track (one without vocals fails when read); a folder holding only
-    # mixtures is not (DSD100 keeps them in a tree of their own, beside its sources)
-    folders = sorted(folder for folder, names in stems.items() if names - {"mixture"})
+    # a folder with vocals is a track, and so is one of other stems, which fails when read for
+    # want of vocals; other folders are not: one holding only mixtures (DSD100 keeps them in
+    # a tree of their own, beside its sources) or audio not named after a stem (previews, takes)
+    folders = sorted(folder for folder, names in stems.items() if names & (KNOWN_STEMS - {"mixture"}))
     return [TrackEntry(folder.relative_to(root).as_posix() if folder != root else folder.name, folder, layout)
             for folder in folders]
 

@@ -30,7 +30,7 @@ def main() -> None:
     written = separate_file(example, model, OutputSpec(outdir=OUTDIR, overwrite=True), model_name=name)
     seconds = time.perf_counter() - start
 
-    track = TrackEntry(name, Path(example), "stem.mp4").load()  # vocals, accompaniment = drums + bass + other
+    track = TrackEntry(Path(example).name, Path(example), "stem.mp4").load()  # vocals, accompaniment = drums + bass + other
     references, rate = track.sources, track.sample_rate
     estimates = {source: read_audio(path)[0] for source, path in written.items()}
     length = min(min(a.shape[1] for a in references.values()), min(a.shape[1] for a in estimates.values()))

@@ -224,7 +224,12 @@ def test_resume_keeps_the_runs_licence_and_refuses_fewer_epochs_than_it_ran(tmp_
     assert (settings["license"], settings["epochs"]) == ("mit", 3)
     settings, _ = _resumed_settings(tmp_path, TinyTrainable, {**unset, "license": "apache-2.0"}, {})
     assert settings["license"] == "apache-2.0"  # the licence may change: it is no training setting
-    message = (f"--resume: the run in {tmp_path} has already trained 2 epochs; give --epochs 3 or more to extend it")
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    del state["config"]["license"]  # as written before the licence was recorded: the card's counts
+    torch.save(state, tmp_path / "checkpoint.pt")
+    (tmp_path / "README.md").write_text("---\nlicense: mit\n---\n\nA tiny model.\n")
+    assert _resumed_settings(tmp_path, TinyTrainable, unset, {})[0]["license"] == "mit"
+    message = f"--resume: the run in {tmp_path} has already trained 2 epochs; give --epochs 2 or more"
     with pytest.raises(SeparationError, match=re.escape(message)):
         _resumed_settings(tmp_path, TinyTrainable, {**unset, "epochs": 1}, {})
 
@@ -250,13 +255,15 @@ def test_a_validation_track_with_a_silent_source_is_left_out_not_scored(tmp_path
     assert f"validation track {silent.name}: reference 'vocals' is silent" in caplog.text
     assert result.best_epoch == 1 and math.isfinite(result.history[0]["score"])
     assert result.valid_tracks == [track.name for track in valid[1:]]
+    assert result.left_out == [f"{silent.name}: reference 'vocals' is silent; BSS Eval needs non-silent references "
+                               "and estimates"]
     for track in valid[1:]:
         track.sources["accompaniment"] = np.zeros_like(track.sources["accompaniment"])
     with pytest.raises(SeparationError, match="^no validation track can be scored "):
         fit(trainable, tracks, config, tmp_path / "none")
 
 
-def test_a_model_with_silent_estimates_has_no_score_and_is_not_exported(tmp_path: Path) -> None:
+def test_a_model_with_silent_estimates_has_no_score_and_fails_the_run(tmp_path: Path) -> None:
     class Mute(TinyTrainable):
         def separator(self, model: torch.nn.Module, device: str) -> Separator:
             separator = TinySeparator(model)
@@ -694,9 +701,12 @@ def test_a_card_stays_readable_whatever_the_dataset_and_run_are_named(tmp_path: 
         metrics={"vocals": {"GNSDR": 9.876, "GSIR": 15.0, "GSAR": 12.0},
                  "accompaniment": {"GNSDR": 10.5, "GSIR": 18.0, "GSAR": 11.0}},
         epochs_run=2, best_epoch=1, seconds=60.0, device="cpu", command="sep train tiny --data 'stems: v2 #1'",
+        left_out=["amy_3_02: reference 'vocals' is silent"],
     )
     card = tmp_path / "README.md"
     card.write_text(render_card(facts))
+    assert "\n1 held-out track(s) could not be scored and are in neither count: amy_3_02: reference 'vocals' is " \
+           "silent.\n" in card.read_text()
     read = card_metadata(card)
     assert read["license"] == "mit"
     assert read["metrics"]["stems: v2 #1 validation"]["vocals GNSDR"] == 9.88

@@ -78,6 +78,15 @@ def test_dsd100_layout_keeps_its_mixtures_apart_from_its_sources(tmp_path: Path)
     np.testing.assert_array_equal(track.sources["vocals"], stems["vocals"])
 
 
+def test_audio_not_named_after_a_stem_is_no_track(tmp_path: Path) -> None:
+    vocals, accompaniment = noise(2, 3000, 0), noise(2, 3000, 1)
+    write(tmp_path / "t1" / "vocals.wav", vocals)
+    write(tmp_path / "t1" / "accompaniment.wav", accompaniment)
+    write(tmp_path / "preview.wav", noise(2, 3000, 2))
+    write(tmp_path / "t1" / "takes" / "vocals_take2.wav", noise(2, 3000, 3))
+    assert [track.name for track in load_tracks(tmp_path)] == ["t1"]
+
+
 def test_stem_names_match_in_any_case(tmp_path: Path) -> None:
     vocals, accompaniment = noise(2, 3000, 0), noise(2, 3000, 1)
     write(tmp_path / "t0" / "Vocals.WAV", vocals)

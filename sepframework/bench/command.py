@@ -72,7 +72,7 @@ def _caption(plan: Plan, results: list[ModelResult], audio: str, command: str, l
     kept = {len(result.rtf_end_to_end.values) for result in results if result.rtf_end_to_end is not None}
     runs = "One run" if plan.repeat == 1 else f"Median (min–max) of {plan.repeat} runs"
     if kept != {plan.repeat}:
-        runs = f"Median (min–max) of the {plan.repeat} runs each model finished before a failure (see below)"
+        runs = f"Median (min–max) of up to {plan.repeat} runs (fewer where a model failed: see below)"
     text = (f"{runs}, each model in a fresh process, on {audio}; "
             f"measured {time.strftime('%Y-%m-%d')} on {where} (load average {load[0]:.1f} before, "
             f"{load[1]:.1f} after). ×RT: seconds of audio separated per second (higher is faster).")

@@ -70,9 +70,9 @@ def aggregate(model: str, device: str, runs: Sequence[Mapping[str, Any]], error:
     scores or the reason it has none)."""
     if not runs:
         return ModelResult(model, device, error=error)
-    unscored = next((run["quality_error"] for run in runs if run.get("quality_error")), None)
-    if error is None and unscored is not None:
-        error = f"quality not scored: {unscored}"
+    quality_error = next((run["quality_error"] for run in runs if run.get("quality_error")), None)
+    if quality_error is not None:
+        error = "; ".join(filter(None, [error, f"quality not scored: {quality_error}"]))
 
     def spread(key: str) -> Spread:
         return Spread.of([run[key] for run in runs])

@@ -4,7 +4,7 @@
 >>> evaluator = get_evaluator("v4")                       # doctest: +SKIP
 >>> scores = evaluator.evaluate(references, estimates, 44100)  # doctest: +SKIP
 >>> totals = evaluator.accumulator()                      # doctest: +SKIP
->>> totals.add(length, scores); totals.result()           # doctest: +SKIP
+>>> totals.add(seconds, scores); totals.result()          # doctest: +SKIP
 """
 
 from sepframework.evaluation.aggregate import Accumulator, LengthWeightedMeans, MeanOverTracks, MedianOverTracks

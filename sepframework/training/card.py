@@ -34,6 +34,8 @@ class CardFacts:
     earlier_commands: Sequence[str] | None = ()
     #: Length of the training crops, in seconds.
     crop_seconds: float | None = None
+    #: ``"track: reason"`` of the held-out tracks validation could not score.
+    left_out: Sequence[str] = ()
 
 
 def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
@@ -90,6 +92,14 @@ def _crop_length(facts: CardFacts) -> str:
     return f" of {facts.crop_seconds:g} s" if facts.crop_seconds else ""
 
 
+def _left_out(facts: CardFacts) -> str:
+    """The card's words for held-out tracks that validation could not score, if any."""
+    if not facts.left_out:
+        return ""
+    return (f"\n{len(facts.left_out)} held-out track(s) could not be scored and are in neither count: "
+            + "; ".join(facts.left_out) + ".")
+
+
 def _started_from(facts: CardFacts) -> str:
     init = facts.config.get("init")
     return f", starting from the weights of `{init}`" if init else ""
@@ -113,7 +123,7 @@ holds it (`sep registry add {facts.name}`), or by its folder: `sep run --model p
 
 {len(facts.train_tracks)} training tracks and {len(facts.valid_tracks)} validation tracks of
 `{facts.dataset}`, split by whole song (about {facts.config["valid_fraction"]:.0%} of each singer's
-tracks held out). Validation songs: {", ".join(songs)}.
+tracks held out). Validation songs: {", ".join(songs)}.{_left_out(facts)}
 Augmentation: random crops{_crop_length(facts)}, remixing sources of different tracks (probability
 {facts.config["remix_probability"]}), random gains of ±{facts.config["gain_db"]} dB per source{_pitch_shifts(facts)}.
 

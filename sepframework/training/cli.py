@@ -51,10 +51,20 @@ def _resumed_settings(out: Path, trainer: type[Trainable], settings: dict[str, A
     done = len(state["history"])
     if settings["epochs"] is not None and settings["epochs"] < done:
         raise SeparationError(f"--resume: the run in {out} has already trained {done} epochs; give --epochs "
-                              f"{done + 1} or more to extend it (its card would not reproduce it with fewer)")
-    saved = state["config"]
+                              f"{done} or more (its card would not reproduce it with fewer)")
+    saved = {"license": _card_license(out), **state["config"]}  # checkpoints before the licence was recorded
     return ({key: saved.get(key) if value is None else value for key, value in settings.items()},
             {**state["args"], **args})
+
+
+def _card_license(out: Path) -> str | None:
+    """The licence of the card in ``out``, if a readable one is there."""
+    from sepframework.model_files import CARD_FILE, RegistryError, card_metadata
+
+    try:
+        return card_metadata(out / CARD_FILE)["license"]
+    except RegistryError:
+        return None
 
 
 def _check_license(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -108,7 +118,7 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict[str, Any], 
                    "folder such as runs/gru, or a registry model such as gru. Same --arg values.")
 @click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
 @click.option("--num-threads", type=POSITIVE, help="CPU threads for torch.")
-@click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", callback=_parse_args,
+@click.option("--arg", "args", multiple=True, metavar="KEY=VALUE", callback=_parse_args,
               help="Model argument (JSON value), repeatable.")
 @click.option("--license", callback=_check_license,
               help="Licence named in the model card (a Hub licence identifier such as mit or apache-2.0) "
@@ -117,7 +127,7 @@ def reproduce_command(name: str, data: Path, out: Path, config: dict[str, Any], 
               help="Continue the run in OUT from OUT/checkpoint.pt, with its settings; give --epochs to extend it.")
 @click.option("--overwrite", is_flag=True, help="Start over in an OUT that holds an earlier run, replacing it.")
 def train(
-    name: str, data: Path, out: Path | None, model_args: dict[str, Any], resume: bool, overwrite: bool, **settings: Any,
+    name: str, data: Path, out: Path | None, args: dict[str, Any], resume: bool, overwrite: bool, **settings: Any,
 ) -> None:
     """Train the model NAME (see its plugin) on the dataset at --data.
 
@@ -136,7 +146,6 @@ def train(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     trainer = get_trainer(name)
     out = out or Path("runs") / name
-    args = model_args
     if resume and not overwrite:
         settings, args = _resumed_settings(out, trainer, settings, args)
     config = TrainConfig.for_trainable(trainer, **settings)

@@ -8,7 +8,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,8 @@ class TrainResult:
     history: list[dict[str, Any]]
     best_epoch: int
     seconds: float
+    #: ``"track: reason"`` of the held-out tracks validation could not score (see :class:`Validator`).
+    left_out: list[str] = field(default_factory=list)
 
 
 def _trainer_name(trainer: type[Trainable]) -> str:
@@ -195,7 +197,7 @@ def fit(
                            pitch_semitones=config.pitch_semitones)
     validator = Validator(valid, trainable.sources)
     for reason in validator.left_out:
-        log.warning("validation track %s: left out of the validation scores", reason)
+        log.warning("validation track %s; it is left out of the validation scores", reason)
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] = copy.deepcopy(model.state_dict())
     best_score, best_epoch, elapsed = -math.inf, 0, 0.0
@@ -248,5 +250,6 @@ def fit(
     model.load_state_dict(best_state)
     model.eval()
     if not best_epoch:
-        raise SeparationError("no epoch was trained, so there is no model to export")
-    return TrainResult(model, [t.name for t in train], [t.name for t in validator.tracks], history, best_epoch, elapsed)
+        raise SeparationError("no epoch has a finite validation score, so there is no model to export")
+    return TrainResult(model, [t.name for t in train], [t.name for t in validator.tracks], history, best_epoch, elapsed,
+                       validator.left_out)

@@ -120,6 +120,7 @@ def train_and_export(
             "epochs_run": len(result.history),
             "training_seconds": result.seconds,
             "valid_tracks": result.valid_tracks,
+            "left_out_of_validation": result.left_out,
             "history": [{key: entry[key] for key in ("epoch", "loss", "score", "lr", "seconds")}
                         for entry in result.history],
         }
@@ -127,7 +128,7 @@ def train_and_export(
         facts = CardFacts(
             name=out.resolve().name, plugin=plugin, description=trainable.description, dataset=data.resolve().name,
             license=config.license, args=trainable.args, config=asdict(config), train_tracks=result.train_tracks,
-            valid_tracks=result.valid_tracks, metrics=scores, epochs_run=len(result.history),
+            valid_tracks=result.valid_tracks, left_out=result.left_out, metrics=scores, epochs_run=len(result.history),
             best_epoch=result.best_epoch, seconds=result.seconds, device=device, command=command,
             earlier_commands=earlier_commands, crop_seconds=crop_seconds,
         )

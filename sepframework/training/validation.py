@@ -38,20 +38,20 @@ class Validator:
         #: ``"track: reason"`` of each track left out.
         self.left_out: list[str] = []
         self.tracks: list[Track] = []
+        self.evaluators: list[BssEval] = []
         for track in tracks:
             references = np.stack([_mono(track.sources[name]) for name in self.sources])
             try:
                 check_bss_references(self.sources, references)
-                if not np.any(references.sum(axis=0)):
+                if not np.any(references.sum(axis=0)):  # sources that cancel out
                     raise SeparationError("the mixture is silent")
             except SeparationError as error:
                 self.left_out.append(f"{track.name}: {error}")
             else:
                 self.tracks.append(track)
+                self.evaluators.append(BssEval(references))
         if not self.tracks:
             raise SeparationError(f"no validation track can be scored ({'; '.join(self.left_out)})")
-        self.evaluators = [BssEval(np.stack([_mono(track.sources[name]) for name in self.sources]))
-                           for track in self.tracks]
         self.mixture_sdr = [
             evaluator.sources(np.broadcast_to(_mono(track.mixture), evaluator.references.shape))["SDR"]
             for track, evaluator in zip(self.tracks, self.evaluators)
