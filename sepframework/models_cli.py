@@ -12,6 +12,7 @@ from sepframework import hub, model_files, plugins, registry
 from sepframework.cli_options import offline_option
 from sepframework.interfaces import SeparationError, class_attribute
 from sepframework.loading import model_names, resolve
+from sepframework.text_tables import aligned
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,8 @@ def _print_table(rows: list[ModelStatus]) -> None:
          r.status)
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
-    for row in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    for line in aligned(table):
+        click.echo(line)
 
 
 @click.group(invoke_without_command=True)
@@ -135,9 +135,8 @@ def _lookup(name: str) -> registry.ModelEntry | Path | None:
 
 
 def _echo_aligned(lines: list[tuple[str, str]]) -> None:
-    width = max(len(label) for label, _ in lines)
-    for label, value in lines:
-        click.echo(f"{label.ljust(width)}  {value}")
+    for line in aligned(lines):
+        click.echo(line)
 
 
 def _sha256_lines(files: dict[str, str]) -> list[tuple[str, str]]:

@@ -132,6 +132,9 @@ class OverlapAdder:
         total[:, :n_fft] = self.tail
         weights[:n_fft] = self.window_sum
         squared = window * window
+        # a stream brings a frame or two per call, and its window sums are partial at either
+        # end: a plain loop, not the batch kernel (kernels.overlap_add), which divides by the
+        # steady-state sums of a whole signal
         for index in range(count):
             start = index * hop
             total[:, start : start + n_fft] += frames[:, index] * window

@@ -10,6 +10,7 @@ from typing import Any
 from sepframework.bench.results import ModelResult, Spread
 from sepframework.evaluation.scoring import HEADLINE
 from sepframework.interfaces import SeparationError
+from sepframework.text_tables import aligned
 
 #: File written for each report, by suffix.
 REPORT_SUFFIXES = ("json", "md", "png")
@@ -90,9 +91,7 @@ def unscored(results: Sequence[ModelResult]) -> list[str]:
 def text_table(results: Sequence[ModelResult]) -> str:
     """The results as an aligned plain-text table, errors listed below it."""
     header, rows = table_rows(results)
-    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *rows]]
-    return "\n".join(lines + [f"error: {error}" for error in errors(results)]
+    return "\n".join(aligned([header, *rows]) + [f"error: {error}" for error in errors(results)]
                      + [f"warning: {line}" for line in unscored(results)])
 
 

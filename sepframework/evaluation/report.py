@@ -14,6 +14,7 @@ from sepframework.evaluation.aggregate import Accumulator, LengthWeightedMeans, 
 from sepframework.evaluation.scoring import Scores, TrackScore, aggregate
 from sepframework.files import write_text_atomically
 from sepframework.interfaces import Evaluator
+from sepframework.text_tables import aligned
 
 #: Columns of ``scores.csv``: ``row`` is ``track`` (``name``: the track) or ``aggregate``
 #: (``name``: the statistic, e.g. ``median``).
@@ -89,13 +90,7 @@ def _table(keys: list[str], groups: list[tuple[list[str], Scores]]) -> str:
         for index, (source, values) in enumerate(scores.items()):
             shown = names if index == 0 else [""] * len(names)
             rows.append([*shown, source, *(_number(values[metric]) for metric in metrics)])
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    text_columns = len(keys) + 1
-    return "\n".join(
-        "  ".join(cell.ljust(width) if column < text_columns else cell.rjust(width)
-                  for column, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
-        for row in rows
-    )
+    return "\n".join(aligned(rows, right_from=len(keys) + 1))
 
 
 def _number(value: float) -> str:
