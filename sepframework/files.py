@@ -15,23 +15,27 @@ from sepframework.interfaces import SeparationError
 NAME_MAX = 255
 
 
-def temporary_sibling(path: Path) -> Path:
-    """A unique hidden name beside ``path`` to write it under until it is complete:
-    ``.<name>.<hex>.part``, ``name`` shortened where the whole would be too long a file name."""
+def temporary_sibling(path: Path) -> tuple[Path, int]:
+    """Create an empty file under a unique hidden name beside ``path``, to write ``path``
+    under until it is complete; returns its path and a descriptor open for writing. The
+    name is ``.<name>.<hex>.part``, ``name`` shortened where the whole would be too long a
+    file name; the file gets the permissions of any new file (the umask's), not
+    ``mkstemp``'s private ones."""
     suffix = f".{secrets.token_hex(4)}.part"
     # A character cut in two at the end is dropped: some file systems take UTF-8 names only.
     name = os.fsencode(path.name)[: NAME_MAX - 1 - len(suffix)].decode("utf-8", "ignore")
-    return path.with_name(f".{name}{suffix}")
+    temporary = path.with_name(f".{name}{suffix}")
+    return temporary, os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` (its folder created) for the block to write; it
-    replaces ``path`` when the block succeeds and is removed when the block fails. The file
-    gets the permissions of any new file (the umask's), not ``mkstemp``'s private ones."""
+    replaces ``path`` when the block succeeds and is removed when the block fails (see
+    :func:`temporary_sibling`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_sibling(path)
-    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    temporary, descriptor = temporary_sibling(path)
+    os.close(descriptor)
     try:
         yield temporary
         os.replace(temporary, path)

@@ -93,7 +93,7 @@ class AudioWriter:
             self._created_folders = [folder for folder in (self.path.parent, *self.path.parent.parents)
                                      if not folder.exists()]
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._temp, descriptor = _create_hidden_temp(self.path)
+            self._temp, descriptor = temporary_sibling(self.path)
         except FileExistsError as error:  # from mkdir: a file where a folder should be
             raise AudioError(f"{self.path}: cannot write ({error.filename} is a file, not a folder)") from None
         except OSError as error:
@@ -315,13 +315,6 @@ def _check_layout(path: Path, format: str, sample_rate: int, channels: int) -> N
     if format == "mp3" and sample_rate not in MP3_SAMPLE_RATES:
         rates = ", ".join(str(rate) for rate in MP3_SAMPLE_RATES)
         raise AudioError(f"{path}: mp3 cannot store {sample_rate} Hz (only {rates}); use wav or flac")
-
-
-def _create_hidden_temp(path: Path) -> tuple[Path, int]:
-    """Create an empty hidden file beside ``path`` (see :func:`~sepframework.files.temporary_sibling`;
-    permissions as for a new file); returns it and its descriptor, open for writing."""
-    temp = temporary_sibling(path)
-    return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
 
 
 @contextlib.contextmanager
