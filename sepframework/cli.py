@@ -26,7 +26,7 @@ LAZY_COMMANDS = {
     "eval": ("sepframework.evaluation.cli", "eval_command", "Score a model on a dataset."),
     "bench": ("sepframework.bench", "bench", "Compare models' speed and quality."),
     "stream": ("sepframework.streaming_cli", "stream", "Separate raw PCM from stdin live."),
-    "registry": ("sepframework.hub_cli", "registry", "Publish models to a Hub registry."),
+    "registry": ("sepframework.registry_cli", "registry", "Publish models to a Hub registry."),
 }
 
 

@@ -161,7 +161,6 @@ def separate_file_streaming(
     stems: Sequence[str] | None = None,
     progress: bool = False,
     model_name: str = "model",
-    block_samples: int = FILE_BLOCK,
 ) -> dict[str, Path]:
     """Separate one file block by block with a :class:`~sepframework.streaming.Streamer`,
     in constant memory.
@@ -176,7 +175,7 @@ def separate_file_streaming(
     with open_reader(input_path) as reader, contextlib.ExitStack() as stack:
         writers, bar = _open_outputs(stack, input_path, reader, paths, output, progress)
         streamer = Streamer(model, reader.channels, reader.sample_rate)
-        for block in reader.blocks(block_samples):
+        for block in reader.blocks(FILE_BLOCK):
             raise_if_interrupted()
             bar.update(block.shape[1])
             separated = streamer.process(block)

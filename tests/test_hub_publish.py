@@ -151,7 +151,7 @@ def test_hub_model_names_are_checked(hub) -> None:
 )
 def test_a_malformed_option_is_a_usage_error(empty_registry, args, message) -> None:
     from click.testing import CliRunner
-    from sepframework.hub_cli import registry as registry_command
+    from sepframework.registry_cli import registry as registry_command
 
     result = CliRunner().invoke(registry_command, args)
     assert result.exit_code == 2, result.output

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from sepframework.model_files import RegistryError, sha256_of
 from sepframework import SeparationError, Separator, plugins, registry
 from sepframework import hub as sephub
-from sepframework.hub_cli import registry as registry_command
+from sepframework.registry_cli import registry as registry_command
 from sepframework.models_cli import models as models_command
 from sepframework.registry import ModelEntry
 

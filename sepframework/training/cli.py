@@ -140,7 +140,7 @@ def train(
       sep train gru --data my-stems/ --init gru --arg bidirectional=true --arg hidden_size=192
     """
     from sepframework.training.loop import TrainConfig
-    from sepframework.training.plugins import get_trainer
+    from sepframework.training.trainers import get_trainer
     from sepframework.training.run import train_and_export
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

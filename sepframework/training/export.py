@@ -13,16 +13,16 @@ from sepframework.model_files import CONFIG_FILE, WEIGHTS_FILE
 from sepframework.training.trainable import Trainable
 
 
-def export_model(trainable: Trainable, model: torch.nn.Module, plugin: str, out: Path,
-                 float16: bool = True) -> dict[str, Path]:
-    """Write the weights (floating tensors as float16 when ``float16``) and the config.
+def export_model(trainable: Trainable, model: torch.nn.Module, plugin: str, out: Path) -> dict[str, Path]:
+    """Write the weights (floating tensors as float16: half the size, no loss of quality
+    measured) and the config.
 
     Returns ``{file name: path}``, the ``weights`` mapping a Separator's ``load`` takes.
     """
     tensors = {}
     for name, tensor in trainable.export(model).items():
         tensor = tensor.detach().cpu().contiguous()
-        tensors[name] = tensor.half() if float16 and tensor.is_floating_point() else tensor
+        tensors[name] = tensor.half() if tensor.is_floating_point() else tensor
         if tensors[name].is_floating_point() and not torch.isfinite(tensors[name]).all():
             if torch.isfinite(tensor).all():
                 raise SeparationError(f"weight {name} of the trained model has values beyond ±65504, which float16 "
