@@ -154,6 +154,30 @@ def _validate(
         return validator(trainable.separator(model, device))
 
 
+def _split(tracks: list[Track], config: TrainConfig) -> tuple[list[Track], list[Track]]:
+    """Training and validation tracks (whole songs held out); a clear error where either is empty."""
+    train, valid = split_by_song(tracks, config.valid_fraction, config.seed)
+    if not train or not valid:
+        songs = len({song_of(track.name) for track in tracks})
+        raise SeparationError(
+            f"the validation split holds out whole songs (clips named singer_song_NN are one song), and of "
+            f"{len(tracks)} track(s) in {songs} song(s) it left {len(train)} for training and {len(valid)} for "
+            "validation; use more songs or another --valid-fraction"
+        )
+    return train, valid
+
+
+def _restore(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau, sampler: RemixSampler) -> None:
+    """Put the model, optimizer, scheduler, sampler and random generators back where the
+    checkpoint ``state`` left them."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    sampler.set_state(state["sampler"])
+    set_rng_states(state["rng"])
+
+
 def fit(
     trainable: Trainable,
     tracks: list[Track],
@@ -173,14 +197,7 @@ def fit(
     device = resolve_device(config.device)
     if config.num_threads:
         limit_cpu_threads(config.num_threads)
-    train, valid = split_by_song(tracks, config.valid_fraction, config.seed)
-    if not train or not valid:
-        songs = len({song_of(track.name) for track in tracks})
-        raise SeparationError(
-            f"the validation split holds out whole songs (clips named singer_song_NN are one song), and of "
-            f"{len(tracks)} track(s) in {songs} song(s) it left {len(train)} for training and {len(valid)} for "
-            "validation; use more songs or another --valid-fraction"
-        )
+    train, valid = _split(tracks, config)
     log.info("%d training and %d validation tracks; device %s", len(train), len(valid), device)
 
     torch.manual_seed(config.seed)
@@ -205,11 +222,7 @@ def fit(
     if resume:
         state = resumable_checkpoint(out, trainable, config)
         _check_same_tracks(state, tracks, out)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        sampler.set_state(state["sampler"])
-        set_rng_states(state["rng"])
+        _restore(state, model, optimizer, scheduler, sampler)
         best_state, history = state["best_model"], state["history"]
         best_score, best_epoch, elapsed = state["best_score"], state["best_epoch"], state["seconds"]
         log.info("resuming after epoch %d", len(history))
