@@ -52,7 +52,9 @@ def _resumed_settings(out: Path, trainer: type[Trainable], settings: dict[str, A
     if settings["epochs"] is not None and settings["epochs"] < done:
         raise SeparationError(f"--resume: the run in {out} has already trained {done} epochs; give --epochs "
                               f"{done} or more (its card would not reproduce it with fewer)")
-    saved = {"license": _card_license(out), **state["config"]}  # checkpoints before the licence was recorded
+    saved = state["config"]
+    if "license" not in saved:  # a checkpoint from before the licence was recorded: its card's
+        saved = {**saved, "license": _card_license(out)}
     return ({key: saved.get(key) if value is None else value for key, value in settings.items()},
             {**state["args"], **args})
 
